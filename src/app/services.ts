@@ -1,0 +1,84 @@
+/**
+ * The services one exai process runs with, built once from the configuration
+ * and handed to the transports (HTTP, CLI, later MCP). No globals.
+ */
+import { openCache } from '../cache/open.js';
+import type { Cache } from '../cache/types.js';
+import type { Config } from '../config.js';
+import { ConversationStore } from '../conversations/store.js';
+import { migrate, migrationStatus } from '../db/migrate.js';
+import { ExaiError } from '../errors.js';
+import { openDatabase } from '../db/open.js';
+import type { Database } from '../db/types.js';
+import type { Logger } from '../logger.js';
+import { ensureUser, type User } from '../users/users.js';
+import { checkHealth, type HealthReport } from './health.js';
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  cache: Cache;
+  conversations: ConversationStore;
+  /** The user that local mode and stdio act as (EXAI_USER). */
+  localUser: User;
+  startedAt: number;
+  health(): Promise<HealthReport>;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  /** Apply pending migrations before anything else (serve and stdio do). */
+  migrate: boolean;
+}
+
+export async function createServices(config: Config, logger: Logger, options: CreateServicesOptions): Promise<Services> {
+  const db = await openDatabase(config, logger);
+  let cache: Cache | undefined;
+  try {
+    await db.ping();
+    if (options.migrate) {
+      await migrate(db, logger);
+    } else {
+      const status = await migrationStatus(db);
+      if (status.pending.length > 0) {
+        throw new ExaiError(
+          'database_error',
+          `The database schema is at version ${status.current}, but this exai needs version ${status.latest}. Run \`exai migrate\` first.`,
+        );
+      }
+    }
+    cache = await openCache(config, logger);
+    const localUser = await ensureUser(db, config.localUser);
+    const conversations = new ConversationStore(
+      db,
+      cache,
+      {
+        cacheTtlMs: config.cache.ttlMs,
+        maxMessageBytes: config.limits.maxMessageBytes,
+        maxThreadDepth: config.limits.maxThreadDepth,
+      },
+      logger,
+    );
+    const startedAt = Date.now();
+    const openCacheRef = cache;
+    return {
+      config,
+      logger,
+      db,
+      cache,
+      conversations,
+      localUser,
+      startedAt,
+      health: () => checkHealth(db, openCacheRef, startedAt),
+      async close() {
+        await openCacheRef.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await cache?.close();
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+}

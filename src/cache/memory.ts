@@ -1,0 +1,89 @@
+/** In-process cache: bounded by entries and by size, with a TTL (lru-cache). */
+import { LRUCache } from 'lru-cache';
+import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
+import { floorTtlMs } from './types.js';
+
+type Entry = { kind: 'value'; value: string } | { kind: 'log'; head: string; entries: string[]; size: number };
+
+export interface MemoryCacheOptions {
+  maxEntries: number;
+  /** Upper bound of the text held, counted in UTF-16 code units. */
+  maxBytes: number;
+}
+
+function logSize(head: string, entries: readonly string[]): number {
+  let size = head.length;
+  for (const entry of entries) size += entry.length;
+  return size;
+}
+
+export class MemoryCache implements Cache {
+  readonly backend = 'memory' as const;
+  private readonly entries: LRUCache<string, Entry>;
+  private readonly floors: LRUCache<string, number>;
+
+  constructor(options: MemoryCacheOptions) {
+    this.entries = new LRUCache<string, Entry>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: (entry) => Math.max(1, entry.kind === 'value' ? entry.value.length : entry.size),
+      ttlAutopurge: false,
+    });
+    this.floors = new LRUCache<string, number>({ max: Math.max(1000, options.maxEntries), ttl: floorTtlMs });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'value' ? entry.value : undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.entries.set(key, { kind: 'value', value }, { ttl: ttlMs });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async getLog(key: string): Promise<CachedLog | undefined> {
+    const entry = this.entries.get(key);
+    if (entry?.kind !== 'log') return undefined;
+    return { head: entry.head, entries: entry.entries.slice() };
+  }
+
+  async fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
+    const floor = this.floors.get(key);
+    if (floor !== undefined && floor > log.entries.length) return false;
+    const existing = this.entries.get(key);
+    if (existing?.kind === 'log' && existing.entries.length >= log.entries.length) return false;
+    const entries = log.entries.slice();
+    this.entries.set(key, { kind: 'log', head: log.head, entries, size: logSize(log.head, entries) }, { ttl: ttlMs });
+    return true;
+  }
+
+  async appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome> {
+    const newLength = expectedLength + entries.length;
+    const existing = this.entries.get(key);
+    if (existing?.kind === 'log' && existing.entries.length === expectedLength) {
+      const next = existing.entries.concat(entries);
+      this.entries.set(key, { kind: 'log', head: existing.head, entries: next, size: logSize(existing.head, next) }, { ttl: ttlMs });
+      return 'appended';
+    }
+    if (existing !== undefined) this.entries.delete(key);
+    this.floors.set(key, Math.max(newLength, this.floors.get(key) ?? 0));
+    return existing === undefined ? 'absent' : 'dropped';
+  }
+
+  async deleteLog(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  health(): CacheHealth {
+    return { backend: 'memory', status: 'ok' };
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+    this.floors.clear();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Redis cache (ioredis). Redis going away costs speed, never a failed call:
+ * while it is unreachable every read is a miss and every write a no-op, one
+ * warning is logged per outage, and health reports `degraded`. Writes that could
+ * not reach Redis are remembered and their keys deleted before the cache is
+ * trusted again, so no stale thread survives an outage.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { redactUrl } from '../logger.js';
+import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
+import { floorTtlMs } from './types.js';
+import { appendLogScript, fillLogScript, getLogScript } from './redis-scripts.js';
+
+export interface RedisCacheOptions {
+  url: string;
+  commandTimeoutMs: number;
+  logger: Logger;
+  keyPrefix?: string;
+}
+
+/** More keys than this awaiting invalidation, and the whole namespace is cleared on recovery instead. */
+const maxPendingInvalidations = 10_000;
+
+type LogCommands = {
+  exaiGetLog(n: string, h: string, l: string): Promise<[string, string[]] | null>;
+  exaiFillLog(n: string, h: string, l: string, f: string, ttl: number, head: string, ...entries: string[]): Promise<number>;
+  exaiAppendLog(n: string, h: string, l: string, f: string, expected: number, ttl: number, floorTtl: number, ...entries: string[]): Promise<number>;
+};
+
+export class RedisCache implements Cache {
+  readonly backend = 'redis' as const;
+  private readonly client: Redis & LogCommands;
+  private readonly logger: Logger;
+  private readonly prefix: string;
+  private readonly where: string;
+  private healthy = false;
+  private outageLogged = false;
+  private lastError: string | undefined;
+  private readonly pending = new Set<string>();
+  private pendingOverflow = false;
+  private closed = false;
+
+  constructor(options: RedisCacheOptions) {
+    this.logger = options.logger;
+    this.prefix = options.keyPrefix ?? 'exai:';
+    this.where = redactUrl(options.url) ?? 'REDIS_URL';
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
+      retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
+      reconnectOnError: () => false,
+    }) as Redis & LogCommands;
+    this.client.defineCommand('exaiGetLog', { numberOfKeys: 3, lua: getLogScript });
+    this.client.defineCommand('exaiFillLog', { numberOfKeys: 4, lua: fillLogScript });
+    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 4, lua: appendLogScript });
+    this.client.on('ready', () => void this.recover());
+    this.client.on('error', (error: Error) => this.markDown(error.message));
+    this.client.on('close', () => this.markDown('connection closed'));
+  }
+
+  /** Connects; a failure is logged and the cache starts degraded, retrying in the background. */
+  async connect(): Promise<void> {
+    try {
+      await this.client.connect();
+    } catch (error) {
+      this.markDown((error as Error).message);
+    }
+  }
+
+  private markDown(reason: string): void {
+    if (this.closed) return;
+    this.healthy = false;
+    this.lastError = reason;
+    if (!this.outageLogged) {
+      this.outageLogged = true;
+      this.logger.warn({ redis: this.where, reason }, 'Redis unavailable: serving from Postgres until it returns');
+    }
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      if (this.pendingOverflow) {
+        await this.deleteNamespace();
+      } else {
+        for (const key of [...this.pending]) {
+          await this.client.del(...this.logKeys(key), this.valueKey(key));
+          this.pending.delete(key);
+        }
+      }
+      this.pending.clear();
+      this.pendingOverflow = false;
+      this.healthy = true;
+      this.lastError = undefined;
+      if (this.outageLogged) this.logger.info({ redis: this.where }, 'Redis is back: cache in use again');
+      this.outageLogged = false;
+    } catch (error) {
+      this.markDown((error as Error).message);
+    }
+  }
+
+  private async deleteNamespace(): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
+      if (keys.length > 0) await this.client.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+
+  private valueKey(key: string): string {
+    return `${this.prefix}v:${key}`;
+  }
+
+  private logKeys(key: string): [string, string, string, string] {
+    const base = `${this.prefix}log:{${key}}`;
+    return [`${base}:n`, `${base}:h`, `${base}:l`, `${base}:f`];
+  }
+
+  /** A write that did not reach Redis: its key must not be trusted after the outage. */
+  private remember(key: string): void {
+    if (this.pending.size >= maxPendingInvalidations) this.pendingOverflow = true;
+    else this.pending.add(key);
+  }
+
+  private async attempt<T>(operation: () => Promise<T>, fallback: T, key?: string): Promise<T> {
+    if (!this.healthy) {
+      if (key !== undefined) this.remember(key);
+      return fallback;
+    }
+    try {
+      return await operation();
+    } catch (error) {
+      if (key !== undefined) this.remember(key);
+      this.markDown((error as Error).message);
+      return fallback;
+    }
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.attempt(async () => (await this.client.get(this.valueKey(key))) ?? undefined, undefined);
+  }
+
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.attempt(async () => {
+      await this.client.set(this.valueKey(key), value, 'PX', ttlMs);
+    }, undefined, key);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.attempt(async () => {
+      await this.client.del(this.valueKey(key));
+    }, undefined, key);
+  }
+
+  getLog(key: string): Promise<CachedLog | undefined> {
+    return this.attempt(async () => {
+      const [n, h, l] = this.logKeys(key);
+      const found = await this.client.exaiGetLog(n, h, l);
+      return found === null ? undefined : { head: found[0], entries: found[1] };
+    }, undefined);
+  }
+
+  fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
+    // A failed fill leaves nothing behind, so it needs no invalidation later.
+    return this.attempt(async () => {
+      const stored = await this.client.exaiFillLog(...this.logKeys(key), ttlMs, log.head, ...log.entries);
+      return stored === 1;
+    }, false);
+  }
+
+  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome> {
+    return this.attempt<AppendOutcome>(async () => {
+      const outcome = await this.client.exaiAppendLog(...this.logKeys(key), expectedLength, ttlMs, floorTtlMs, ...entries);
+      return outcome === 1 ? 'appended' : outcome === 2 ? 'dropped' : 'absent';
+    }, 'unavailable', key);
+  }
+
+  deleteLog(key: string): Promise<void> {
+    return this.attempt(async () => {
+      const [n, h, l] = this.logKeys(key);
+      await this.client.del(n, h, l);
+    }, undefined, key);
+  }
+
+  health(): CacheHealth {
+    if (this.healthy) return { backend: 'redis', status: 'ok' };
+    return { backend: 'redis', status: 'degraded', detail: `Redis unavailable: ${this.lastError ?? 'connecting'}` };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.healthy = false;
+    this.client.disconnect();
+  }
+}

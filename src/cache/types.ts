@@ -1,0 +1,47 @@
+/**
+ * The cache: one interface, an in-process and a Redis implementation. It only
+ * speeds reads up; Postgres stays the source of truth, and every operation
+ * degrades to a miss or a no-op when the backend is unavailable.
+ */
+
+/** An append-only log with a header, such as a thread and its turns. */
+export interface CachedLog {
+  head: string;
+  entries: string[];
+}
+
+export type AppendOutcome = 'appended' | 'dropped' | 'absent' | 'unavailable';
+
+export interface CacheHealth {
+  backend: 'memory' | 'redis';
+  status: 'ok' | 'degraded';
+  detail?: string;
+}
+
+export interface Cache {
+  readonly backend: 'memory' | 'redis';
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+
+  getLog(key: string): Promise<CachedLog | undefined>;
+  /**
+   * Stores a whole log read from the source of truth, unless the cache already
+   * holds one at least as long, or a writer has since appended past it (a
+   * "floor"): a reader that loaded before a concurrent append never overwrites
+   * the newer state with its older snapshot.
+   */
+  fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean>;
+  /**
+   * Appends entries when the cached log holds exactly `expectedLength`;
+   * otherwise drops the cached log and raises the floor to the new length.
+   */
+  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome>;
+  deleteLog(key: string): Promise<void>;
+
+  health(): CacheHealth;
+  close(): Promise<void>;
+}
+
+/** How long a floor outlives the append that set it: longer than any read of a thread takes. */
+export const floorTtlMs = 120_000;

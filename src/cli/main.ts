@@ -1,0 +1,37 @@
+/** The `exai` command. Data goes to stdout, logs and errors to stderr. */
+import { Command, CommanderError } from 'commander';
+import { isExaiError } from '../errors.js';
+import { version } from '../version.js';
+import { createCliContext } from './context.js';
+import { registerHealth } from './commands/health.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerServe } from './commands/serve.js';
+import { registerThreads } from './commands/threads.js';
+import { registerVersion } from './commands/version.js';
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const context = createCliContext(env);
+  const program = new Command('exai')
+    .description('exai: second-opinion models for AI coding assistants, with durable conversation memory')
+    .version(version, '-v, --version')
+    .exitOverride()
+    .showHelpAfterError();
+  registerServe(program, context);
+  registerMigrate(program, context);
+  registerHealth(program, context);
+  registerThreads(program, context);
+  registerVersion(program);
+  try {
+    await program.parseAsync(argv);
+    return context.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (isExaiError(error)) {
+      process.stderr.write(`exai: ${error.message}\n`);
+      return error.code === 'invalid_config' ? 2 : 1;
+    }
+    process.stderr.write(`exai: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

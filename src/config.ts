@@ -1,0 +1,300 @@
+/**
+ * Every setting of exai in one typed, validated place.
+ *
+ * Values come from the environment, then from an optional `.env` file (the
+ * environment wins), and secrets may instead be read from a file named by the
+ * `<NAME>_FILE` variant. A bad value stops start-up with a message that names
+ * the variable, says what was wrong and gives an example of a good value.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+import { ExaiError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ProviderSettings {
+  apiKey: string | undefined;
+  baseUrl: string;
+}
+
+export interface Config {
+  /** Folder for embedded state: the PGlite database, owner lock, local files. */
+  home: string;
+  database: {
+    /** Unset means embedded PGlite under `home`. */
+    url: string | undefined;
+    poolMax: number;
+    connectTimeoutMs: number;
+  };
+  redis: {
+    /** Unset means the in-process cache. */
+    url: string | undefined;
+    commandTimeoutMs: number;
+  };
+  http: { host: string; port: number };
+  cache: { ttlMs: number; maxEntries: number; maxBytes: number };
+  limits: { maxMessageBytes: number; maxThreadDepth: number };
+  logLevel: LogLevel;
+  /** Handle of the user that stdio and local mode act as. */
+  localUser: string;
+  providers: {
+    kimi: ProviderSettings;
+    glm: ProviderSettings;
+    openaiCompat: { apiKey: string | undefined; baseUrl: string | undefined; models: string[] };
+  };
+}
+
+/** Variables whose values are secrets: never echoed, and readable from `<NAME>_FILE`. */
+const secretVariables = new Set([
+  'DATABASE_URL',
+  'REDIS_URL',
+  'KIMI_API_KEY',
+  'GLM_API_KEY',
+  'OPENAI_COMPAT_API_KEY',
+]);
+
+const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `24h`, `90s`, `500ms`, `7d`, or a bare number of seconds, into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = durationPattern.exec(text.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? 's').toLowerCase();
+  return Math.round(Number(match[1]) * (durationUnits[unit] ?? 1000));
+}
+
+const sizePattern = /^(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?$/i;
+const sizeUnits: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  kib: 1024,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parses `1MiB`, `512kb`, or a bare number of bytes. */
+export function parseSize(text: string): number | undefined {
+  const match = sizePattern.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * (sizeUnits[(match[2] ?? 'b').toLowerCase()] ?? 1);
+}
+
+const duration = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 30m, 24h or 7d' });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `must be between ${min} ms and ${max} ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const bytes = parseSize(text);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be a size such as 1048576, 512KiB or 1MiB' });
+      return z.NEVER;
+    }
+    if (bytes < min || bytes > max) {
+      ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max} bytes` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const urlWithSchemes = (schemes: string[]) =>
+  z.string().refine(
+    (text) => {
+      try {
+        const url = new URL(text);
+        return schemes.includes(url.protocol) && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')} and naming a host` },
+  );
+
+const httpUrl = urlWithSchemes(['http:', 'https:']);
+
+interface VariableSpec<T> {
+  schema: z.ZodType<T, string>;
+  example: string;
+  default?: string;
+}
+
+function spec<T>(schema: z.ZodType<T, string>, example: string, defaultValue?: string): VariableSpec<T> {
+  return defaultValue === undefined ? { schema, example } : { schema, example, default: defaultValue };
+}
+
+const specs = {
+  EXAI_HOME: spec(z.string().min(1, 'must not be empty'), './.exai', './.exai'),
+  DATABASE_URL: spec(
+    urlWithSchemes(['postgres:', 'postgresql:']),
+    'postgresql://postgres:secret@db.example.com:5432/postgres',
+  ),
+  DATABASE_POOL_MAX: spec(integer(1, 1000), '10', '10'),
+  DATABASE_CONNECT_TIMEOUT: spec(duration(100, 600_000), '5s', '5s'),
+  REDIS_URL: spec(urlWithSchemes(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0'),
+  REDIS_COMMAND_TIMEOUT: spec(duration(10, 60_000), '500ms', '500ms'),
+  EXAI_HOST: spec(z.string().min(1, 'must not be empty'), '127.0.0.1', '127.0.0.1'),
+  EXAI_PORT: spec(integer(0, 65535), '8079', '8079'),
+  EXAI_CACHE_TTL: spec(duration(1000, 365 * 86_400_000), '24h', '24h'),
+  EXAI_CACHE_MAX_ENTRIES: spec(integer(1, 10_000_000), '10000', '10000'),
+  EXAI_CACHE_MAX_BYTES: spec(size(1024, 64 * 1024 ** 3), '64MiB', '64MiB'),
+  EXAI_MAX_MESSAGE_BYTES: spec(size(1024, 256 * 1024 ** 2), '1MiB', '1MiB'),
+  EXAI_THREAD_MAX_DEPTH: spec(integer(1, 1000), '20', '20'),
+  EXAI_LOG_LEVEL: spec(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+    'info',
+    'info',
+  ),
+  EXAI_USER: spec(
+    z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a lower-case handle (letters, digits, . _ -)'),
+    'local',
+    'local',
+  ),
+  KIMI_API_KEY: spec(z.string().min(1, 'must not be empty'), 'sk-...'),
+  KIMI_BASE_URL: spec(httpUrl, 'https://api.moonshot.ai/v1', 'https://api.moonshot.ai/v1'),
+  GLM_API_KEY: spec(z.string().min(1, 'must not be empty'), 'your-z.ai-key'),
+  GLM_BASE_URL: spec(httpUrl, 'https://api.z.ai/api/paas/v4', 'https://api.z.ai/api/paas/v4'),
+  OPENAI_COMPAT_BASE_URL: spec(httpUrl, 'http://127.0.0.1:11434/v1'),
+  OPENAI_COMPAT_API_KEY: spec(z.string().min(1, 'must not be empty'), 'ollama'),
+  OPENAI_COMPAT_MODELS: spec(
+    z
+      .string()
+      .transform((text) => text.split(',').map((name) => name.trim()).filter((name) => name !== ''))
+      .pipe(z.array(z.string()).min(1, 'must list at least one model name')),
+    'llama3.1:8b,qwen2.5-coder:7b',
+  ),
+} as const;
+
+type Specs = typeof specs;
+type Parsed = { [K in keyof Specs]: Specs[K] extends VariableSpec<infer T> ? T : never };
+
+export interface LoadConfigOptions {
+  /** Folder against which relative paths (EXAI_HOME, the .env file) resolve. */
+  cwd?: string;
+  /** Path of the .env file; defaults to `EXAI_ENV_FILE` or `<cwd>/.env` when present. */
+  envFile?: string;
+}
+
+export type Environment = Record<string, string | undefined>;
+
+/** Reads the optional .env file; the real environment keeps precedence. */
+function readEnvFile(env: Environment, cwd: string, explicit: string | undefined, problems: string[]): Environment {
+  const named = explicit ?? env.EXAI_ENV_FILE;
+  const file = named === undefined ? path.join(cwd, '.env') : path.resolve(cwd, named);
+  if (!existsSync(file)) {
+    if (named !== undefined) problems.push(`EXAI_ENV_FILE: file ${file} does not exist. Example: EXAI_ENV_FILE=./.env`);
+    return {};
+  }
+  try {
+    return parseEnv(readFileSync(file, 'utf8'));
+  } catch (error) {
+    problems.push(`.env file ${file} could not be read: ${(error as Error).message}`);
+    return {};
+  }
+}
+
+/** Resolves `<NAME>_FILE` for secrets: the file's content, trailing newline removed. */
+function resolveSecretFiles(merged: Environment, cwd: string, problems: string[]): void {
+  for (const name of secretVariables) {
+    const fileVariable = `${name}_FILE`;
+    const file = merged[fileVariable];
+    if (file === undefined || file === '') continue;
+    if (merged[name] !== undefined && merged[name] !== '') {
+      problems.push(`${name}: set either ${name} or ${fileVariable}, not both. Example: ${fileVariable}=/run/secrets/${name.toLowerCase()}`);
+      continue;
+    }
+    try {
+      merged[name] = readFileSync(path.resolve(cwd, file), 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      problems.push(`${fileVariable}: cannot read ${file} (${reason}). Example: ${fileVariable}=/run/secrets/${name.toLowerCase()}`);
+    }
+  }
+}
+
+function describeValue(name: string, raw: string): string {
+  if (secretVariables.has(name)) return 'value hidden because it is a secret';
+  const shown = raw.length > 60 ? `${raw.slice(0, 57)}...` : raw;
+  return `got ${JSON.stringify(shown)}`;
+}
+
+/** Builds the configuration, or throws an ExaiError listing every bad variable. */
+export function loadConfig(env: Environment = process.env, options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const merged: Environment = { ...readEnvFile(env, cwd, options.envFile, problems) };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) merged[key] = value;
+  resolveSecretFiles(merged, cwd, problems);
+
+  const parsed: Partial<Record<keyof Specs, unknown>> = {};
+  for (const name of Object.keys(specs) as (keyof Specs)[]) {
+    const variable: VariableSpec<unknown> = specs[name];
+    const raw = merged[name];
+    const text = raw === undefined || raw === '' ? variable.default : raw;
+    if (text === undefined) continue;
+    const result = variable.schema.safeParse(text);
+    if (result.success) {
+      parsed[name] = result.data;
+    } else {
+      const reason = result.error.issues.map((issue) => issue.message).join('; ');
+      problems.push(`${name}: ${reason} (${describeValue(name, text)}). Example: ${name}=${variable.example}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ExaiError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const value = parsed as Parsed;
+  return {
+    home: path.resolve(cwd, value.EXAI_HOME),
+    database: {
+      url: value.DATABASE_URL,
+      poolMax: value.DATABASE_POOL_MAX,
+      connectTimeoutMs: value.DATABASE_CONNECT_TIMEOUT,
+    },
+    redis: { url: value.REDIS_URL, commandTimeoutMs: value.REDIS_COMMAND_TIMEOUT },
+    http: { host: value.EXAI_HOST, port: value.EXAI_PORT },
+    cache: {
+      ttlMs: value.EXAI_CACHE_TTL,
+      maxEntries: value.EXAI_CACHE_MAX_ENTRIES,
+      maxBytes: value.EXAI_CACHE_MAX_BYTES,
+    },
+    limits: { maxMessageBytes: value.EXAI_MAX_MESSAGE_BYTES, maxThreadDepth: value.EXAI_THREAD_MAX_DEPTH },
+    logLevel: value.EXAI_LOG_LEVEL,
+    localUser: value.EXAI_USER,
+    providers: {
+      kimi: { apiKey: value.KIMI_API_KEY, baseUrl: value.KIMI_BASE_URL },
+      glm: { apiKey: value.GLM_API_KEY, baseUrl: value.GLM_BASE_URL },
+      openaiCompat: {
+        apiKey: value.OPENAI_COMPAT_API_KEY,
+        baseUrl: value.OPENAI_COMPAT_BASE_URL,
+        models: value.OPENAI_COMPAT_MODELS ?? [],
+      },
+    },
+  };
+}
+
+/** The names of every setting, for docs and `exai config` style listings. */
+export const settingNames = Object.keys(specs) as (keyof Specs)[];

@@ -1,0 +1,213 @@
+/**
+ * The conversation store: Postgres is the truth, the cache a copy.
+ *
+ * - append: one transaction (grouped with concurrent appends), idempotent by
+ *   key, gap-free sequence; then the cached copy is extended or dropped.
+ * - load: the cache, else Postgres as the user, then the cache is filled.
+ *   A thread never expires while its rows exist: a cache miss is only slower.
+ */
+import { ExaiError } from '../errors.js';
+import type { Cache } from '../cache/types.js';
+import type { Database } from '../db/types.js';
+import { asUser, readAsUser, uuidLiteral } from '../db/session.js';
+import { sqlState } from '../db/errors.js';
+import type { Logger } from '../logger.js';
+import { AppendBatcher, type CommittedAppend } from './append-batcher.js';
+import { committedTurn, threadColumns, threadFromLog, threadToLog, toThreadSummary, toTurn, turnColumns } from './rows.js';
+import type { AppendResult, NewThread, Thread, ThreadChain, ThreadPage, ThreadStatus, ThreadSummary, Turn } from './types.js';
+import { parseThreadId, threadNotFound, validateNewThread, validateNewTurn } from './validate.js';
+
+export interface ConversationStoreOptions {
+  cacheTtlMs: number;
+  maxMessageBytes: number;
+  maxThreadDepth: number;
+}
+
+export interface ListThreadsOptions {
+  limit?: number;
+  before?: string;
+  status?: ThreadStatus;
+}
+
+function cacheKey(userId: string, threadId: string): string {
+  return `thread:${userId}:${threadId}`;
+}
+
+function encodeCursor(thread: ThreadSummary): string {
+  return Buffer.from(JSON.stringify([thread.updatedAt, thread.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const [updatedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    if (Number.isNaN(Date.parse(updatedAt))) throw new Error('bad date');
+    return [updatedAt, parseThreadId(id)];
+  } catch {
+    throw new ExaiError('invalid_argument', `Cursor ${JSON.stringify(cursor.slice(0, 80))} is not valid: pass the nextCursor of a previous page.`);
+  }
+}
+
+export class ConversationStore {
+  private readonly batcher: AppendBatcher;
+
+  constructor(
+    private readonly db: Database,
+    private readonly cache: Cache,
+    private readonly options: ConversationStoreOptions,
+    private readonly logger: Logger,
+  ) {
+    this.batcher = new AppendBatcher(db, (committed) => this.updateCache(committed));
+  }
+
+  async createThread(userId: string, input: NewThread = {}): Promise<ThreadSummary> {
+    const thread = validateNewThread(input);
+    const parentId = thread.parentId === undefined ? null : parseThreadId(thread.parentId);
+    try {
+      const result = await asUser(this.db, userId, (tx) =>
+        tx.query(
+          `INSERT INTO exai.conversations (owner_id, title, tool_name, parent_id, metadata)
+           VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING ${threadColumns}`,
+          [userId, thread.title ?? null, thread.toolName ?? null, parentId, JSON.stringify(thread.metadata ?? {})],
+        ),
+      );
+      return toThreadSummary(result.rows[0]!);
+    } catch (error) {
+      if (sqlState(error) === '23503' && parentId !== null && /parent thread/.test((error as Error).message)) {
+        throw new ExaiError('not_found', `Parent conversation ${parentId} was not found.`, { details: { parent_id: parentId } });
+      }
+      throw error;
+    }
+  }
+
+  async appendTurn(userId: string, threadId: string, input: unknown): Promise<AppendResult> {
+    const id = parseThreadId(threadId);
+    const turn = validateNewTurn(input, this.options.maxMessageBytes);
+    const outcome = await this.batcher.append({ userId, threadId: id, turn });
+    if (outcome.status === 'not_found') throw threadNotFound(id);
+    if (outcome.status === 'duplicate') {
+      // The earlier turn is returned as it was stored, not as this retry described it.
+      const stored = await this.loadTurn(userId, id, outcome.seq!);
+      return { turn: stored, deduplicated: true };
+    }
+    return { turn: committedTurn(turn, outcome), deduplicated: false };
+  }
+
+  async loadThread(userId: string, threadId: string): Promise<Thread> {
+    const id = parseThreadId(threadId);
+    const key = cacheKey(userId, id);
+    const cached = await this.cache.getLog(key);
+    if (cached !== undefined) {
+      try {
+        return threadFromLog(cached);
+      } catch (error) {
+        this.logger.warn({ thread: id, err: (error as Error).message }, 'unreadable cache entry dropped');
+        await this.cache.deleteLog(key);
+      }
+    }
+    const [threadRows, turnRows] = await readAsUser(this.db, userId, [
+      `SELECT ${threadColumns} FROM exai.conversations WHERE id = ${uuidLiteral(id)}`,
+      `SELECT ${turnColumns} FROM exai.messages WHERE conversation_id = ${uuidLiteral(id)} ORDER BY seq`,
+    ]);
+    const row = threadRows?.[0];
+    if (row === undefined) throw threadNotFound(id);
+    const thread: Thread = { ...toThreadSummary(row), turns: (turnRows ?? []).map(toTurn) };
+    // A turn committed between the two reads can make the turns outrun the count; the turns are the truth.
+    thread.turnCount = thread.turns.length;
+    void this.cache.fillLog(key, threadToLog(thread), this.options.cacheTtlMs);
+    return thread;
+  }
+
+  async listThreads(userId: string, options: ListThreadsOptions = {}): Promise<ThreadPage> {
+    const limit = options.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+      throw new ExaiError('invalid_argument', `limit must be a whole number from 1 to 200 (got ${String(options.limit)}).`);
+    }
+    if (options.status !== undefined && options.status !== 'active' && options.status !== 'archived') {
+      throw new ExaiError('invalid_argument', `status must be active or archived (got ${JSON.stringify(options.status)}).`);
+    }
+    const cursor = options.before === undefined ? undefined : decodeCursor(options.before);
+    const rows = await asUser(this.db, userId, (tx) =>
+      tx.query(
+        `SELECT ${threadColumns} FROM exai.conversations
+          WHERE ($1::text IS NULL OR status = $1)
+            AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2::timestamptz, $3::uuid))
+          ORDER BY updated_at DESC, id DESC
+          LIMIT $4`,
+        [options.status ?? null, cursor?.[0] ?? null, cursor?.[1] ?? null, limit + 1],
+      ),
+    );
+    const threads = rows.rows.slice(0, limit).map(toThreadSummary);
+    const page: ThreadPage = { threads };
+    if (rows.rows.length > limit) page.nextCursor = encodeCursor(threads[threads.length - 1]!);
+    return page;
+  }
+
+  /** The thread and its ancestors, nearest first, within EXAI_THREAD_MAX_DEPTH. */
+  async threadChain(userId: string, threadId: string): Promise<ThreadChain> {
+    const id = parseThreadId(threadId);
+    const result = await asUser(this.db, userId, (tx) =>
+      tx.query<{ id: string; parent_id: string | null; depth: number; is_cycle: boolean }>(
+        'SELECT id, parent_id, depth, is_cycle FROM exai.thread_chain($1, $2)',
+        [id, this.options.maxThreadDepth],
+      ),
+    );
+    if (result.rows.length === 0) throw threadNotFound(id);
+    const cycle = result.rows.some((row) => row.is_cycle);
+    const chain = result.rows.filter((row) => !row.is_cycle);
+    const last = chain[chain.length - 1]!;
+    return {
+      ids: chain.map((row) => row.id),
+      cycle,
+      truncated: !cycle && last.parent_id !== null && last.depth >= this.options.maxThreadDepth,
+    };
+  }
+
+  async setStatus(userId: string, threadId: string, status: ThreadStatus): Promise<ThreadSummary> {
+    const id = parseThreadId(threadId);
+    if (status !== 'active' && status !== 'archived') {
+      throw new ExaiError('invalid_argument', `status must be active or archived (got ${JSON.stringify(status)}).`);
+    }
+    const result = await asUser(this.db, userId, (tx) =>
+      tx.query(`UPDATE exai.conversations SET status = $2, updated_at = now() WHERE id = $1 RETURNING ${threadColumns}`, [id, status]),
+    );
+    await this.cache.deleteLog(cacheKey(userId, id));
+    const row = result.rows[0];
+    if (row === undefined) throw threadNotFound(id);
+    return toThreadSummary(row);
+  }
+
+  async deleteThread(userId: string, threadId: string): Promise<void> {
+    const id = parseThreadId(threadId);
+    const result = await asUser(this.db, userId, (tx) => tx.query('DELETE FROM exai.conversations WHERE id = $1', [id]));
+    await this.cache.deleteLog(cacheKey(userId, id));
+    if (result.affectedRows === 0) throw threadNotFound(id);
+  }
+
+  private async loadTurn(userId: string, threadId: string, seq: number): Promise<Turn> {
+    const result = await asUser(this.db, userId, (tx) =>
+      tx.query(`SELECT ${turnColumns} FROM exai.messages WHERE conversation_id = $1 AND seq = $2`, [threadId, seq]),
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw threadNotFound(threadId);
+    return toTurn(row);
+  }
+
+  /** After a commit: extend each cached thread by its new turns, or drop it when it is not the prefix they follow. */
+  private async updateCache(committed: CommittedAppend[]): Promise<void> {
+    const byThread = new Map<string, { userId: string; threadId: string; turns: Turn[] }>();
+    for (const { request, outcome } of committed) {
+      if (outcome.status !== 'created') continue;
+      const key = cacheKey(request.userId, request.threadId);
+      const entry = byThread.get(key) ?? { userId: request.userId, threadId: request.threadId, turns: [] };
+      entry.turns.push(committedTurn(request.turn, outcome));
+      byThread.set(key, entry);
+    }
+    await Promise.all(
+      [...byThread.entries()].map(async ([key, entry]) => {
+        entry.turns.sort((a, b) => a.seq - b.seq);
+        const expected = entry.turns[0]!.seq - 1;
+        await this.cache.appendLog(key, expected, entry.turns.map((turn) => JSON.stringify(turn)), this.options.cacheTtlMs);
+      }),
+    );
+  }
+}

@@ -1,0 +1,23 @@
+/** One shape for every HTTP error: `{error: {code, message}}`, never a stack trace. */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isExaiError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export function errorHandler(logger: Logger) {
+  return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void => {
+    if (isExaiError(error)) {
+      if (error.httpStatus >= 500) logger.warn({ code: error.code, url: request.url, err: error.message }, 'request failed');
+      void reply.status(error.httpStatus).send({ error: { code: error.code, message: error.message, ...(error.details ?? {}) } });
+      return;
+    }
+    const fastifyError = error as FastifyError;
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+      void reply.status(fastifyError.statusCode).send({ error: { code: 'invalid_request', message: fastifyError.message } });
+      return;
+    }
+    logger.error({ err: error, url: request.url, requestId: request.id }, 'unexpected error');
+    void reply
+      .status(500)
+      .send({ error: { code: 'internal', message: `Internal error (request ${request.id}); the server log has the details.` } });
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * The owner's internal API: how CLI commands reach an embedded database that
+ * another process (the running server) owns. Guarded by the owner token from
+ * EXAI_HOME/owner.json, which only the owning OS user can read.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../../app/services.js';
+import { migrationStatus } from '../../db/migrate.js';
+import { ExaiError } from '../../errors.js';
+import { findUserByHandle } from '../../users/users.js';
+import type { ThreadStatus } from '../../conversations/types.js';
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length));
+  const wanted = Buffer.from(expected);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+async function userFor(services: Services, request: FastifyRequest): Promise<string> {
+  const handle = (request.query as { user?: string }).user;
+  if (handle === undefined || handle === services.localUser.handle) return services.localUser.id;
+  const user = await findUserByHandle(services.db, handle);
+  if (user === undefined) throw new ExaiError('not_found', `No user with handle ${JSON.stringify(handle)}.`);
+  return user.id;
+}
+
+export function registerInternalRoutes(app: FastifyInstance, services: Services, ownerToken: string): void {
+  app.register(
+    async (internal) => {
+      internal.addHook('onRequest', async (request, reply) => {
+        if (!tokenMatches(ownerToken, request.headers.authorization)) {
+          await reply.status(401).send({ error: { code: 'unauthorized', message: 'The owner token is missing or wrong.' } });
+        }
+      });
+
+      internal.get('/migrations', async () => migrationStatus(services.db));
+
+      internal.get('/threads', async (request) => {
+        const query = request.query as { limit?: string; before?: string; status?: string };
+        const options: { limit?: number; before?: string; status?: ThreadStatus } = {};
+        if (query.limit !== undefined) options.limit = Number(query.limit);
+        if (query.before !== undefined) options.before = query.before;
+        if (query.status !== undefined) options.status = query.status as ThreadStatus;
+        return services.conversations.listThreads(await userFor(services, request), options);
+      });
+
+      internal.get('/threads/:id', async (request) =>
+        services.conversations.loadThread(await userFor(services, request), (request.params as { id: string }).id),
+      );
+    },
+    { prefix: '/internal/v1' },
+  );
+}
