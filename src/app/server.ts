@@ -55,8 +55,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let app: FastifyInstance | undefined;
   try {
     services = await createServices(config, logger, { migrate: true });
-    const ownerToken = embedded ? newOwnerToken() : undefined;
-    app = await buildHttpApp(services, ownerToken === undefined ? {} : { ownerToken });
+    // The local owner API: how CLI commands on this EXAI_HOME reach the server.
+    const ownerToken = newOwnerToken();
+    app = await buildHttpApp(services, { ownerToken });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (error) {
@@ -72,9 +73,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
     const url = `http://${displayHost(config.http.host)}:${port}`;
-    if (embedded && ownerToken !== undefined) {
-      writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString() });
-    }
+    writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString() });
     logger.info({ url, database: services.db.kind, cache: services.cache.backend, home: embedded ? config.home : undefined }, 'exai is serving');
     const running = services;
     const httpApp = app;
@@ -87,7 +86,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         closing ??= (async () => {
           await httpApp.close();
           await running.close();
-          if (embedded) removeOwnerInfo(config.home, process.pid);
+          removeOwnerInfo(config.home, process.pid);
           await lock?.release();
         })();
         return closing;

@@ -1,7 +1,8 @@
 /** In-process cache: bounded by entries and by size, with a TTL (lru-cache). */
 import { LRUCache } from 'lru-cache';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
-import { floorTtlMs } from './types.js';
+import { randomUUID } from 'node:crypto';
+import { floorTtlMs, pendingStaleMs } from './types.js';
 
 type Entry = { kind: 'value'; value: string } | { kind: 'log'; head: string; entries: string[]; size: number };
 
@@ -21,6 +22,8 @@ export class MemoryCache implements Cache {
   readonly backend = 'memory' as const;
   private readonly entries: LRUCache<string, Entry>;
   private readonly floors: LRUCache<string, number>;
+  /** Open append announcements: log key → token → when announced. */
+  private readonly pending = new Map<string, Map<string, number>>();
 
   constructor(options: MemoryCacheOptions) {
     this.entries = new LRUCache<string, Entry>({
@@ -45,13 +48,30 @@ export class MemoryCache implements Cache {
     this.entries.delete(key);
   }
 
+  /** True while an append to this log is announced; drops the log when an announcement went stale. */
+  private blockedByPending(key: string): boolean {
+    const tokens = this.pending.get(key);
+    if (tokens === undefined) return false;
+    const now = Date.now();
+    for (const [token, since] of tokens) {
+      if (now - since > pendingStaleMs) {
+        tokens.delete(token);
+        this.entries.delete(key);
+      }
+    }
+    if (tokens.size === 0) this.pending.delete(key);
+    return true;
+  }
+
   async getLog(key: string): Promise<CachedLog | undefined> {
+    if (this.blockedByPending(key)) return undefined;
     const entry = this.entries.get(key);
     if (entry?.kind !== 'log') return undefined;
     return { head: entry.head, entries: entry.entries.slice() };
   }
 
   async fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
+    if (this.pending.has(key)) return false;
     const floor = this.floors.get(key);
     if (floor !== undefined && floor > log.entries.length) return false;
     const existing = this.entries.get(key);
@@ -61,7 +81,28 @@ export class MemoryCache implements Cache {
     return true;
   }
 
-  async appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome> {
+  async beginAppend(key: string, _ttlMs: number): Promise<string> {
+    const token = randomUUID();
+    const tokens = this.pending.get(key) ?? new Map<string, number>();
+    tokens.set(token, Date.now());
+    this.pending.set(key, tokens);
+    return token;
+  }
+
+  private closeAnnouncement(key: string, token: string | undefined): void {
+    if (token === undefined) return;
+    const tokens = this.pending.get(key);
+    tokens?.delete(token);
+    if (tokens?.size === 0) this.pending.delete(key);
+  }
+
+  async endAppend(key: string, token: string, options: { drop: boolean }): Promise<void> {
+    this.closeAnnouncement(key, token);
+    if (options.drop) this.entries.delete(key);
+  }
+
+  async appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number, token?: string): Promise<AppendOutcome> {
+    this.closeAnnouncement(key, token);
     const newLength = expectedLength + entries.length;
     const existing = this.entries.get(key);
     if (existing?.kind === 'log' && existing.entries.length === expectedLength) {
@@ -85,5 +126,6 @@ export class MemoryCache implements Cache {
   async close(): Promise<void> {
     this.entries.clear();
     this.floors.clear();
+    this.pending.clear();
   }
 }

@@ -1,11 +1,30 @@
 /**
  * Lua scripts that keep a cached log consistent under concurrent writers and
- * readers on several instances. A log is four keys sharing one hash tag (so a
- * Redis Cluster keeps them in one slot): n (length), h (head), l (entries), f (floor).
+ * readers on several instances. A log is five keys sharing one hash tag (so a
+ * Redis Cluster keeps them in one slot): n (length), h (head), l (entries),
+ * f (floor) and p (open append announcements: token → Redis time in ms).
  */
 
-/** KEYS n h l; returns {head, entries} or nil when absent or incomplete. */
-export const getLogScript = `
+const redisNowMs = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * KEYS n h l p; ARGV staleMs; returns {head, entries} or nil when absent,
+ * incomplete, or an append is announced (a stale announcement drops the log).
+ */
+export const getLogScript = `${redisNowMs}
+if redis.call('ZCARD', KEYS[4]) > 0 then
+  local cutoff = now_ms() - tonumber(ARGV[1])
+  if #redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', cutoff, 'LIMIT', 0, 1) > 0 then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', cutoff)
+  end
+  return nil
+end
 local n = redis.call('GET', KEYS[1])
 if not n then return nil end
 local h = redis.call('GET', KEYS[2])
@@ -17,8 +36,9 @@ if #l < len then return nil end
 return {h, l}
 `;
 
-/** KEYS n h l f; ARGV ttlMs head entries…; returns 1 when stored. */
+/** KEYS n h l f p; ARGV ttlMs head entries…; returns 1 when stored. */
 export const fillLogScript = `
+if redis.call('ZCARD', KEYS[5]) > 0 then return 0 end
 local len = #ARGV - 2
 local f = redis.call('GET', KEYS[4])
 if f and tonumber(f) > len then return 0 end
@@ -37,16 +57,25 @@ if len > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[1]) end
 return 1
 `;
 
+/** KEYS p; ARGV token ttlMs: opens an announcement. */
+export const beginAppendScript = `${redisNowMs}
+redis.call('ZADD', KEYS[1], now_ms(), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
 /**
- * KEYS n h l f; ARGV expectedLength ttlMs floorTtlMs entries…;
- * returns 1 appended, 2 dropped (length differed), 0 absent.
+ * KEYS n h l f p; ARGV expectedLength ttlMs floorTtlMs token entries…;
+ * closes the announcement `token` (may be empty); returns 1 appended,
+ * 2 dropped (length differed), 0 absent.
  */
 export const appendLogScript = `
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[5], ARGV[4]) end
 local expected = tonumber(ARGV[1])
-local newLen = expected + #ARGV - 3
+local newLen = expected + #ARGV - 4
 local n = redis.call('GET', KEYS[1])
 if n and tonumber(n) == expected then
-  local i = 4
+  local i = 5
   while i <= #ARGV do
     local last = math.min(i + 999, #ARGV)
     redis.call('RPUSH', KEYS[3], unpack(ARGV, i, last))

@@ -9,8 +9,9 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../logger.js';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
-import { floorTtlMs } from './types.js';
-import { appendLogScript, fillLogScript, getLogScript } from './redis-scripts.js';
+import { randomUUID } from 'node:crypto';
+import { floorTtlMs, pendingStaleMs } from './types.js';
+import { appendLogScript, beginAppendScript, fillLogScript, getLogScript } from './redis-scripts.js';
 
 export interface RedisCacheOptions {
   url: string;
@@ -22,10 +23,13 @@ export interface RedisCacheOptions {
 /** More keys than this awaiting invalidation, and the whole namespace is cleared on recovery instead. */
 const maxPendingInvalidations = 10_000;
 
+type LogKeys = [n: string, h: string, l: string, f: string, p: string];
+
 type LogCommands = {
-  exaiGetLog(n: string, h: string, l: string): Promise<[string, string[]] | null>;
-  exaiFillLog(n: string, h: string, l: string, f: string, ttl: number, head: string, ...entries: string[]): Promise<number>;
-  exaiAppendLog(n: string, h: string, l: string, f: string, expected: number, ttl: number, floorTtl: number, ...entries: string[]): Promise<number>;
+  exaiGetLog(n: string, h: string, l: string, p: string, staleMs: number): Promise<[string, string[]] | null>;
+  exaiFillLog(...args: [...LogKeys, ttl: number, head: string, ...entries: string[]]): Promise<number>;
+  exaiBeginAppend(p: string, token: string, ttl: number): Promise<number>;
+  exaiAppendLog(...args: [...LogKeys, expected: number, ttl: number, floorTtl: number, token: string, ...entries: string[]]): Promise<number>;
 };
 
 export class RedisCache implements Cache {
@@ -54,9 +58,10 @@ export class RedisCache implements Cache {
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       reconnectOnError: () => false,
     }) as Redis & LogCommands;
-    this.client.defineCommand('exaiGetLog', { numberOfKeys: 3, lua: getLogScript });
-    this.client.defineCommand('exaiFillLog', { numberOfKeys: 4, lua: fillLogScript });
-    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 4, lua: appendLogScript });
+    this.client.defineCommand('exaiGetLog', { numberOfKeys: 4, lua: getLogScript });
+    this.client.defineCommand('exaiFillLog', { numberOfKeys: 5, lua: fillLogScript });
+    this.client.defineCommand('exaiBeginAppend', { numberOfKeys: 1, lua: beginAppendScript });
+    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 5, lua: appendLogScript });
     this.client.on('ready', () => void this.recover());
     this.client.on('error', (error: Error) => this.markDown(error.message));
     this.client.on('close', () => this.markDown('connection closed'));
@@ -87,7 +92,8 @@ export class RedisCache implements Cache {
         await this.deleteNamespace();
       } else {
         for (const key of [...this.pending]) {
-          await this.client.del(...this.logKeys(key), this.valueKey(key));
+          const [n, h, l, , p] = this.logKeys(key);
+          await this.client.del(n, h, l, p, this.valueKey(key));
           this.pending.delete(key);
         }
       }
@@ -115,9 +121,9 @@ export class RedisCache implements Cache {
     return `${this.prefix}v:${key}`;
   }
 
-  private logKeys(key: string): [string, string, string, string] {
+  private logKeys(key: string): LogKeys {
     const base = `${this.prefix}log:{${key}}`;
-    return [`${base}:n`, `${base}:h`, `${base}:l`, `${base}:f`];
+    return [`${base}:n`, `${base}:h`, `${base}:l`, `${base}:f`, `${base}:p`];
   }
 
   /** A write that did not reach Redis: its key must not be trusted after the outage. */
@@ -158,8 +164,8 @@ export class RedisCache implements Cache {
 
   getLog(key: string): Promise<CachedLog | undefined> {
     return this.attempt(async () => {
-      const [n, h, l] = this.logKeys(key);
-      const found = await this.client.exaiGetLog(n, h, l);
+      const [n, h, l, , p] = this.logKeys(key);
+      const found = await this.client.exaiGetLog(n, h, l, p, pendingStaleMs);
       return found === null ? undefined : { head: found[0], entries: found[1] };
     }, undefined);
   }
@@ -172,9 +178,26 @@ export class RedisCache implements Cache {
     }, false);
   }
 
-  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome> {
+  beginAppend(key: string, ttlMs: number): Promise<string> {
+    const token = randomUUID();
+    // Unreachable now: the key is remembered and dropped on recovery, which covers this write too.
+    return this.attempt(async () => {
+      await this.client.exaiBeginAppend(this.logKeys(key)[4], token, ttlMs);
+      return token;
+    }, token, key);
+  }
+
+  endAppend(key: string, token: string, options: { drop: boolean }): Promise<void> {
+    return this.attempt(async () => {
+      const [n, h, l, , p] = this.logKeys(key);
+      if (options.drop) await this.client.multi().zrem(p, token).del(n, h, l).exec();
+      else await this.client.zrem(p, token);
+    }, undefined, key);
+  }
+
+  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number, token = ''): Promise<AppendOutcome> {
     return this.attempt<AppendOutcome>(async () => {
-      const outcome = await this.client.exaiAppendLog(...this.logKeys(key), expectedLength, ttlMs, floorTtlMs, ...entries);
+      const outcome = await this.client.exaiAppendLog(...this.logKeys(key), expectedLength, ttlMs, floorTtlMs, token, ...entries);
       return outcome === 1 ? 'appended' : outcome === 2 ? 'dropped' : 'absent';
     }, 'unavailable', key);
   }

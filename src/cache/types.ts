@@ -33,10 +33,23 @@ export interface Cache {
    */
   fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean>;
   /**
+   * Announces a write to the source of truth that will change this log, before
+   * it commits. While an announcement is open the log is neither served nor
+   * filled (readers go to the database). It is closed by `appendLog` or
+   * `endAppend` with the returned token; one left open by a writer that died
+   * between its commit and its cache update makes readers drop the log once it
+   * is older than `pendingStaleMs`, so a committed turn never hides behind a
+   * stale copy.
+   */
+  beginAppend(key: string, ttlMs: number): Promise<string>;
+  /**
    * Appends entries when the cached log holds exactly `expectedLength`;
    * otherwise drops the cached log and raises the floor to the new length.
+   * Closes the announcement `token` if one is given.
    */
-  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number): Promise<AppendOutcome>;
+  appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number, token?: string): Promise<AppendOutcome>;
+  /** Closes an announcement without appending; `drop` also removes the log (the write's outcome is unknown). */
+  endAppend(key: string, token: string, options: { drop: boolean }): Promise<void>;
   deleteLog(key: string): Promise<void>;
 
   health(): CacheHealth;
@@ -45,3 +58,6 @@ export interface Cache {
 
 /** How long a floor outlives the append that set it: longer than any read of a thread takes. */
 export const floorTtlMs = 120_000;
+
+/** An append announced longer ago than this, and never settled, belongs to a writer that died. */
+export const pendingStaleMs = 30_000;

@@ -6,7 +6,8 @@
  */
 import type { Config } from '../config.js';
 import type { Thread, ThreadPage, ThreadStatus } from '../conversations/types.js';
-import { migrationStatus, type MigrationStatus } from '../db/migrate.js';
+import { migrate, migrationStatus, type MigrationStatus } from '../db/migrate.js';
+import { openDatabase } from '../db/open.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLock, OwnerLock } from '../embedded/owner-lock.js';
@@ -21,20 +22,12 @@ export interface ListOptions {
 }
 
 export interface DataAccess {
-  /** Where the data was reached: `direct` or the owner's URL. */
-  readonly via: string;
-  migrationStatus(): Promise<MigrationStatus>;
   listThreads(userHandle: string | undefined, options: ListOptions): Promise<ThreadPage>;
   loadThread(userHandle: string | undefined, id: string): Promise<Thread>;
 }
 
 class DirectAccess implements DataAccess {
-  readonly via = 'direct';
   constructor(private readonly services: Services) {}
-
-  migrationStatus(): Promise<MigrationStatus> {
-    return migrationStatus(this.services.db);
-  }
 
   private async userId(handle: string | undefined): Promise<string> {
     if (handle === undefined || handle === this.services.localUser.handle) return this.services.localUser.id;
@@ -54,10 +47,6 @@ class DirectAccess implements DataAccess {
 
 class RemoteAccess implements DataAccess {
   constructor(private readonly owner: OwnerInfo) {}
-
-  get via(): string {
-    return this.owner.url;
-  }
 
   private async call<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
     const url = new URL(`/internal/v1${path}`, this.owner.url);
@@ -100,22 +89,22 @@ class RemoteAccess implements DataAccess {
 const ownerWaitMs = 15_000;
 
 /**
- * Runs `fn` with access to the data, opening and closing what it needs.
- * `applyMigrations` is for `exai migrate`, which may bring a schema up to date.
+ * Reaches the data one of two ways: `direct` when this process may open the
+ * database (PostgreSQL, or a free embedded database, locked for the duration),
+ * `remote` through the owner's API when a server owns the embedded database.
  */
-export async function withDataAccess<T>(
+async function reach<T>(
   config: Config,
-  logger: Logger,
-  fn: (access: DataAccess) => Promise<T>,
-  options: { applyMigrations?: boolean } = {},
+  direct: () => Promise<T>,
+  remote: (owner: OwnerInfo) => Promise<T>,
 ): Promise<T> {
-  if (config.database.url !== undefined) return withDirect(config, logger, fn, options);
+  if (config.database.url !== undefined) return direct();
   const deadline = Date.now() + ownerWaitMs;
   for (;;) {
     const result = await OwnerLock.acquire(config.home, 'cli');
     if (isLock(result)) {
       try {
-        return await withDirect(config, logger, fn, options);
+        return await direct();
       } finally {
         await result.release();
       }
@@ -123,7 +112,7 @@ export async function withDataAccess<T>(
     if (result.role === 'server') {
       const owner = readOwnerInfo(config.home);
       // owner.json appears once the server listens; until then it is still starting.
-      if (owner !== undefined && owner.pid === result.pid) return fn(new RemoteAccess(owner));
+      if (owner !== undefined && owner.pid === result.pid) return remote(owner);
     }
     if (Date.now() > deadline) {
       throw new ExaiError(
@@ -135,16 +124,43 @@ export async function withDataAccess<T>(
   }
 }
 
-async function withDirect<T>(
+/** Runs `fn` with access to the data, opening and closing what it needs. */
+export function withDataAccess<T>(config: Config, logger: Logger, fn: (access: DataAccess) => Promise<T>): Promise<T> {
+  return reach(
+    config,
+    async () => {
+      const services = await createServices(config, logger, { migrate: false });
+      try {
+        return await fn(new DirectAccess(services));
+      } finally {
+        await services.close();
+      }
+    },
+    (owner) => fn(new RemoteAccess(owner)),
+  );
+}
+
+/**
+ * `exai migrate`: applies pending migrations (unless only the status is asked
+ * for) and reports the schema's state. A running owner applied them at start.
+ */
+export function migrateThroughOwner(
   config: Config,
   logger: Logger,
-  fn: (access: DataAccess) => Promise<T>,
-  options: { applyMigrations?: boolean },
-): Promise<T> {
-  const services = await createServices(config, logger, { migrate: options.applyMigrations === true });
-  try {
-    return await fn(new DirectAccess(services));
-  } finally {
-    await services.close();
-  }
+  apply: boolean,
+): Promise<MigrationStatus & { via: string }> {
+  return reach(
+    config,
+    async () => {
+      const db = await openDatabase(config, logger);
+      try {
+        await db.ping();
+        if (apply) await migrate(db, logger);
+        return { via: 'direct', ...(await migrationStatus(db)) };
+      } finally {
+        await db.close();
+      }
+    },
+    async (owner) => ({ via: owner.url, ...(await new RemoteAccess(owner).migrationStatus()) }),
+  );
 }

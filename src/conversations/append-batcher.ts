@@ -41,14 +41,23 @@ interface AppendRow {
   created_at: Date | string | null;
 }
 
-export class AppendBatcher {
+/** What happens around each batch's transaction (the cache's part). */
+export interface BatchHooks<Prepared> {
+  /** Before the transaction; its result goes to the hook that follows. */
+  beforeCommit(requests: AppendRequest[]): Promise<Prepared>;
+  /** After the commit, before any caller of the batch hears back. */
+  afterCommit(committed: CommittedAppend[], prepared: Prepared): Promise<void>;
+  /** After a failed transaction, whose outcome may be unknown. */
+  afterFailure(requests: AppendRequest[], prepared: Prepared): Promise<void>;
+}
+
+export class AppendBatcher<Prepared> {
   private queue: Pending[] = [];
   private running = false;
 
   constructor(
     private readonly db: Database,
-    /** Runs after each commit, before any caller of that batch hears back (the cache update). */
-    private readonly afterCommit: (committed: CommittedAppend[]) => Promise<void>,
+    private readonly hooks: BatchHooks<Prepared>,
     private readonly maxBatch = 256,
   ) {}
 
@@ -72,10 +81,19 @@ export class AppendBatcher {
   }
 
   private async flush(batch: Pending[]): Promise<void> {
+    const requests = batch.map((pending) => pending.request);
     let outcomes: AppendOutcome[];
+    let prepared: Prepared;
     try {
-      outcomes = await this.commit(batch.map((pending) => pending.request));
+      prepared = await this.hooks.beforeCommit(requests);
     } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    try {
+      outcomes = await this.commit(requests);
+    } catch (error) {
+      await this.hooks.afterFailure(requests, prepared).catch(() => undefined);
       // One bad append (or a deadlock between instances) must not fail the others: retry them one by one.
       if (batch.length > 1 && !isUnavailableError(error)) {
         for (const pending of batch) await this.flush([pending]);
@@ -86,7 +104,7 @@ export class AppendBatcher {
     }
     const committed = batch.map((pending, index) => ({ request: pending.request, outcome: outcomes[index]! }));
     try {
-      await this.afterCommit(committed);
+      await this.hooks.afterCommit(committed, prepared);
     } finally {
       committed.forEach((entry, index) => batch[index]!.resolve(entry.outcome));
     }

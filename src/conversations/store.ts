@@ -12,7 +12,7 @@ import type { Database } from '../db/types.js';
 import { asUser, readAsUser, uuidLiteral } from '../db/session.js';
 import { sqlState } from '../db/errors.js';
 import type { Logger } from '../logger.js';
-import { AppendBatcher, type CommittedAppend } from './append-batcher.js';
+import { AppendBatcher, type AppendRequest, type CommittedAppend } from './append-batcher.js';
 import { committedTurn, threadColumns, threadFromLog, threadToLog, toThreadSummary, toTurn, turnColumns } from './rows.js';
 import type { AppendResult, NewThread, Thread, ThreadChain, ThreadPage, ThreadStatus, ThreadSummary, Turn } from './types.js';
 import { parseThreadId, threadNotFound, validateNewThread, validateNewTurn } from './validate.js';
@@ -48,7 +48,7 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 export class ConversationStore {
-  private readonly batcher: AppendBatcher;
+  private readonly batcher: AppendBatcher<Map<string, string>>;
 
   constructor(
     private readonly db: Database,
@@ -56,7 +56,14 @@ export class ConversationStore {
     private readonly options: ConversationStoreOptions,
     private readonly logger: Logger,
   ) {
-    this.batcher = new AppendBatcher(db, (committed) => this.updateCache(committed));
+    this.batcher = new AppendBatcher(db, {
+      beforeCommit: (requests) => this.announceAppends(requests),
+      afterCommit: (committed, tokens) => this.updateCache(committed, tokens),
+      afterFailure: async (_requests, tokens) => {
+        // The transaction may or may not have committed: drop the cached copies.
+        await Promise.all([...tokens].map(([key, token]) => this.cache.endAppend(key, token, { drop: true })));
+      },
+    });
   }
 
   async createThread(userId: string, input: NewThread = {}): Promise<ThreadSummary> {
@@ -192,8 +199,20 @@ export class ConversationStore {
     return toTurn(row);
   }
 
+  /** Before a commit: tell the cache which threads are about to change (one token per thread). */
+  private async announceAppends(requests: AppendRequest[]): Promise<Map<string, string>> {
+    const keys = new Set(requests.map((request) => cacheKey(request.userId, request.threadId)));
+    const tokens = new Map<string, string>();
+    await Promise.all(
+      [...keys].map(async (key) => {
+        tokens.set(key, await this.cache.beginAppend(key, this.options.cacheTtlMs));
+      }),
+    );
+    return tokens;
+  }
+
   /** After a commit: extend each cached thread by its new turns, or drop it when it is not the prefix they follow. */
-  private async updateCache(committed: CommittedAppend[]): Promise<void> {
+  private async updateCache(committed: CommittedAppend[], tokens: Map<string, string>): Promise<void> {
     const byThread = new Map<string, { userId: string; threadId: string; turns: Turn[] }>();
     for (const { request, outcome } of committed) {
       if (outcome.status !== 'created') continue;
@@ -203,10 +222,13 @@ export class ConversationStore {
       byThread.set(key, entry);
     }
     await Promise.all(
-      [...byThread.entries()].map(async ([key, entry]) => {
+      [...tokens].map(async ([key, token]) => {
+        const entry = byThread.get(key);
+        if (entry === undefined) return this.cache.endAppend(key, token, { drop: false });
         entry.turns.sort((a, b) => a.seq - b.seq);
         const expected = entry.turns[0]!.seq - 1;
-        await this.cache.appendLog(key, expected, entry.turns.map((turn) => JSON.stringify(turn)), this.options.cacheTtlMs);
+        const entries = entry.turns.map((turn) => JSON.stringify(turn));
+        await this.cache.appendLog(key, expected, entries, this.options.cacheTtlMs, token);
       }),
     );
   }

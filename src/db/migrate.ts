@@ -106,8 +106,12 @@ function explainFailure(migration: Migration, error: unknown): ExaiError {
 }
 
 /** Applies every pending migration; safe to call from several instances at once. */
-export async function migrate(db: Database, logger?: Logger): Promise<{ applied: Migration[]; current: number }> {
-  const migrations = loadMigrations();
+export async function migrate(
+  db: Database,
+  logger?: Logger,
+  options: { folder?: string } = {},
+): Promise<{ applied: Migration[]; current: number }> {
+  const migrations = loadMigrations(options.folder);
   const applied: Migration[] = [];
   for (;;) {
     let attempted: Migration | undefined;

@@ -64,6 +64,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         throw toDatabaseError(error, where);
       }
       let broken: Error | undefined;
+      // A connection that drops while checked out emits here; unheard, it would crash the process.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(wrapClient(client, where));
@@ -78,6 +83,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         }
         throw toDatabaseError(error, where);
       } finally {
+        client.off('error', onError);
         // A connection that failed mid-transaction is discarded, never reused.
         client.release(broken);
       }

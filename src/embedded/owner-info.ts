@@ -3,7 +3,7 @@
  * for its internal API, in a file only the owning OS user can read.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface OwnerInfo {
@@ -23,6 +23,7 @@ export function newOwnerToken(): string {
 }
 
 export function writeOwnerInfo(home: string, info: OwnerInfo): void {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   const file = ownerInfoPath(home);
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, JSON.stringify(info), { mode: 0o600 });

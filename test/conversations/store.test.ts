@@ -170,7 +170,7 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
 
   it('lists a user\u2019s threads newest first, page by page, and only theirs', async () => {
     const fresh = await ensureUser(database.db, 'carol');
-    const created = [];
+    const created: string[] = [];
     for (let index = 0; index < 5; index += 1) {
       const thread = await store.createThread(fresh.id, { title: `t${index}` });
       await store.appendTurn(fresh.id, thread.id, { role: 'user', content: `hello ${index}` });

@@ -43,14 +43,15 @@ export interface StorageBackend {
 export const silentLogger = createLogger('silent');
 
 let snapshot: Blob | undefined;
-function pgliteSnapshot(): Blob {
+/** The migrated PGlite data directory the global setup made. */
+export function pgliteSnapshotBlob(): Blob {
   snapshot ??= new Blob([readFileSync(inject('pgliteSnapshot'))]);
   return snapshot;
 }
 
 export async function createPgliteDatabase(): Promise<TestDatabase> {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'exai-test-pglite-'));
-  let db: Database = await openPglite(folder, { loadDataDir: pgliteSnapshot() });
+  let db: Database = await openPglite(folder, { loadDataDir: pgliteSnapshotBlob() });
   return {
     get db() {
       return db;

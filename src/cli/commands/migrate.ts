@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withDataAccess } from '../data-access.js';
+import { migrateThroughOwner } from '../data-access.js';
 import { printData, table } from '../output.js';
 import type { CliContext } from '../context.js';
 
@@ -12,12 +12,7 @@ export function registerMigrate(program: Command, context: CliContext): void {
     .action(async (options: { status?: boolean; json?: boolean }) => {
       const config = context.config();
       const logger = context.logger(config, 'migrate');
-      const result = await withDataAccess(
-        config,
-        logger,
-        async (access) => ({ via: access.via, ...(await access.migrationStatus()) }),
-        { applyMigrations: options.status !== true },
-      );
+      const result = await migrateThroughOwner(config, logger, options.status !== true);
       printData(result, options, () => {
         const rows = result.applied.map((row) => [String(row.version), new Date(row.appliedAt).toISOString(), row.description]);
         const pending = result.pending.map((row) => [String(row.version), 'pending', row.description]);

@@ -46,6 +46,20 @@ export function registerInternalRoutes(app: FastifyInstance, services: Services,
         return services.conversations.listThreads(await userFor(services, request), options);
       });
 
+      internal.post('/threads', async (request, reply) => {
+        const thread = await services.conversations.createThread(await userFor(services, request), request.body ?? {});
+        return reply.status(201).send(thread);
+      });
+
+      internal.post('/threads/:id/turns', async (request, reply) => {
+        const result = await services.conversations.appendTurn(
+          await userFor(services, request),
+          (request.params as { id: string }).id,
+          request.body,
+        );
+        return reply.status(result.deduplicated ? 200 : 201).send(result);
+      });
+
       internal.get('/threads/:id', async (request) =>
         services.conversations.loadThread(await userFor(services, request), (request.params as { id: string }).id),
       );

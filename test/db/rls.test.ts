@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asService, asUser } from '../../src/db/session.js';
+import { ensureUser } from '../../src/users/users.js';
+import { storageBackends, type TestDatabase } from '../support/backends.js';
+
+/** Tables that hold user data, with the column their policies check. */
+const userTables = { users: 'id', conversations: 'owner_id', messages: 'owner_id' } as const;
+
+async function refusal(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(Error);
+  return (error as Error).message;
+}
+
+describe.each(storageBackends())('row-level security on $name', (backend) => {
+  let database: TestDatabase;
+  let alice: string;
+  let bob: string;
+  let aliceThread: string;
+
+  beforeAll(async () => {
+    database = await backend.createDatabase();
+    alice = (await ensureUser(database.db, 'alice')).id;
+    bob = (await ensureUser(database.db, 'bob')).id;
+    aliceThread = await asUser(database.db, alice, async (tx) => {
+      const thread = await tx.query<{ id: string }>("INSERT INTO exai.conversations (title) VALUES ('alice only') RETURNING id");
+      const id = thread.rows[0]!.id;
+      await tx.query(
+        "SELECT * FROM exai.append_turns(jsonb_build_array(jsonb_build_object('ord', 0, 'conversation_id', $1::text, 'role', 'user', 'content', 'private words')))",
+        [id],
+      );
+      return id;
+    });
+  });
+
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it('shows another user zero rows of every user table', async () => {
+    for (const table of Object.keys(userTables)) {
+      const mine = await asUser(database.db, alice, (tx) => tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM exai.${table}`));
+      const theirs = await asUser(database.db, bob, (tx) =>
+        tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM exai.${table} WHERE ${table === 'users' ? 'id' : 'owner_id'} = $1`, [alice]),
+      );
+      expect(mine.rows[0]!.n, table).toBeGreaterThan(0);
+      expect(theirs.rows[0]!.n, table).toBe(0);
+    }
+    const search = await asUser(database.db, bob, (tx) =>
+      tx.query("SELECT id FROM exai.messages WHERE content_tsv @@ to_tsquery('simple', 'private')"),
+    );
+    expect(search.rows).toEqual([]);
+  });
+
+  it('refuses inserts and updates for another owner', async () => {
+    expect(
+      await refusal(asUser(database.db, bob, (tx) => tx.query('INSERT INTO exai.conversations (owner_id, title) VALUES ($1, $2)', [alice, 'forged']))),
+    ).toMatch(/row-level security/);
+    expect(
+      await refusal(
+        asUser(database.db, bob, (tx) =>
+          tx.query("INSERT INTO exai.messages (conversation_id, owner_id, seq, role, content) VALUES ($1, $2, 99, 'user', 'forged')", [aliceThread, alice]),
+        ),
+      ),
+    ).toMatch(/row-level security/);
+    expect(
+      await refusal(
+        asUser(database.db, bob, (tx) =>
+          tx.query("INSERT INTO exai.messages (conversation_id, owner_id, seq, role, content) VALUES ($1, $2, 99, 'user', 'forged')", [aliceThread, bob]),
+        ),
+      ),
+    ).toMatch(/row-level security/);
+    const update = await asUser(database.db, bob, (tx) => tx.query("UPDATE exai.conversations SET title = 'taken' WHERE id = $1", [aliceThread]));
+    expect(update.affectedRows).toBe(0);
+    const remove = await asUser(database.db, bob, (tx) => tx.query('DELETE FROM exai.messages WHERE conversation_id = $1', [aliceThread]));
+    expect(remove.affectedRows).toBe(0);
+    // Moving one's own thread to another owner is refused too.
+    const own = await asUser(database.db, bob, (tx) => tx.query<{ id: string }>('INSERT INTO exai.conversations DEFAULT VALUES RETURNING id'));
+    expect(
+      await refusal(asUser(database.db, bob, (tx) => tx.query('UPDATE exai.conversations SET owner_id = $1 WHERE id = $2', [alice, own.rows[0]!.id]))),
+    ).toMatch(/row-level security/);
+    const title = await asService(database.db, (tx) => tx.query<{ title: string }>('SELECT title FROM exai.conversations WHERE id = $1', [aliceThread]));
+    expect(title.rows[0]!.title).toBe('alice only');
+  });
+
+  it('treats another user\u2019s thread as missing in append_turns', async () => {
+    const result = await asUser(database.db, bob, (tx) =>
+      tx.query<{ status: string }>(
+        "SELECT status FROM exai.append_turns(jsonb_build_array(jsonb_build_object('ord', 0, 'conversation_id', $1::text, 'role', 'user', 'content', 'intrusion')))",
+        [aliceThread],
+      ),
+    );
+    expect(result.rows).toEqual([{ status: 'not_found' }]);
+    const count = await asService(database.db, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.messages WHERE conversation_id = $1', [aliceThread]));
+    expect(count.rows[0]!.n).toBe(1);
+  });
+
+  it('gives the anon role nothing at all', async () => {
+    const message = await refusal(
+      database.db.transaction(async (tx) => {
+        await tx.query("SELECT set_config('role', 'anon', true)");
+        return tx.query('SELECT * FROM exai.conversations');
+      }),
+    );
+    expect(message).toMatch(/permission denied/);
+  });
+
+  it('does not leak the user role or claims past the transaction', async () => {
+    await asUser(database.db, bob, (tx) => tx.query('SELECT 1'));
+    const after = await database.db.query<{ role: string; claims: string | null }>(
+      "SELECT current_user AS role, nullif(current_setting('request.jwt.claims', true), '') AS claims",
+    );
+    expect(after.rows[0]!.role).not.toBe('authenticated');
+    expect(after.rows[0]!.claims).toBeNull();
+  });
+
+  it('has forced row-level security, a policy and an index for every table in the exai schema', async () => {
+    const tables = await database.db.query<{ table: string; enabled: boolean; forced: boolean; policies: number }>(`
+      SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+             (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'exai' AND p.tablename = c.relname) AS policies
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'exai' AND c.relkind IN ('r', 'p')
+       ORDER BY c.relname`);
+    expect(tables.rows.length).toBeGreaterThanOrEqual(4);
+    for (const row of tables.rows) {
+      expect(row, row.table).toMatchObject({ enabled: true, forced: true });
+      expect(row.policies, row.table).toBeGreaterThan(0);
+    }
+    for (const [table, column] of Object.entries(userTables)) {
+      const indexed = await database.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+          WHERE n.nspname = 'exai' AND c.relname = $1 AND a.attname = $2`,
+        [table, column],
+      );
+      expect(indexed.rows[0]!.n, `${table}.${column} leads an index`).toBeGreaterThan(0);
+    }
+  });
+});
