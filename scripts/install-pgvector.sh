@@ -18,6 +18,7 @@ fi
 pgmajor="$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+chmod 755 "$work" # apt's download user must be able to write here
 
 # A private apt configuration, so the machine's own sources stay untouched.
 mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial" "$work/apt/sources.list.d"
@@ -37,9 +38,14 @@ apt_private=(
 )
 
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg -s "postgresql-server-dev-$pgmajor" >/dev/null 2>&1; then
+needed=()
+dpkg -s "postgresql-server-dev-$pgmajor" >/dev/null 2>&1 || needed+=("postgresql-server-dev-$pgmajor")
+command -v dpkg-source >/dev/null 2>&1 || needed+=(dpkg-dev)
+command -v make >/dev/null 2>&1 || needed+=(make)
+command -v gcc >/dev/null 2>&1 || needed+=(gcc)
+if [ "${#needed[@]}" -gt 0 ]; then
   apt-get update -qq
-  apt-get install -y -qq "postgresql-server-dev-$pgmajor" >/dev/null
+  apt-get install -y -qq "${needed[@]}" >/dev/null
 fi
 apt-get "${apt_private[@]}" update -qq
 (cd "$work" && apt-get "${apt_private[@]}" source --download-only pgvector >/dev/null)

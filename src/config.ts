@@ -205,7 +205,8 @@ function readEnvFile(env: Environment, cwd: string, explicit: string | undefined
   const named = explicit ?? env.EXAI_ENV_FILE;
   const file = named === undefined ? path.join(cwd, '.env') : path.resolve(cwd, named);
   if (!existsSync(file)) {
-    if (named !== undefined) problems.push(`EXAI_ENV_FILE: file ${file} does not exist. Example: EXAI_ENV_FILE=./.env`);
+    if (explicit !== undefined) problems.push(`The env file ${file} does not exist.`);
+    else if (named !== undefined) problems.push(`EXAI_ENV_FILE: file ${file} does not exist. Example: EXAI_ENV_FILE=./.env`);
     return {};
   }
   try {
@@ -237,6 +238,8 @@ function resolveSecretFiles(merged: Environment, cwd: string, problems: string[]
 
 function describeValue(name: string, raw: string): string {
   if (secretVariables.has(name)) return 'value hidden because it is a secret';
+  // Credentials inside any URL-like value are never echoed either.
+  if (/\/\/[^/\s]*@/.test(raw)) return 'value hidden because it carries credentials';
   const shown = raw.length > 60 ? `${raw.slice(0, 57)}...` : raw;
   return `got ${JSON.stringify(shown)}`;
 }

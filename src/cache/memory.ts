@@ -12,6 +12,10 @@ export interface MemoryCacheOptions {
   maxBytes: number;
 }
 
+function logName(key: string): string {
+  return `l:${key}`;
+}
+
 function logSize(head: string, entries: readonly string[]): number {
   let size = head.length;
   for (const entry of entries) size += entry.length;
@@ -35,17 +39,18 @@ export class MemoryCache implements Cache {
     this.floors = new LRUCache<string, number>({ max: Math.max(1000, options.maxEntries), ttl: floorTtlMs });
   }
 
+  // Values and logs live under separate names, as they do in Redis.
   async get(key: string): Promise<string | undefined> {
-    const entry = this.entries.get(key);
+    const entry = this.entries.get(`v:${key}`);
     return entry?.kind === 'value' ? entry.value : undefined;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.entries.set(key, { kind: 'value', value }, { ttl: ttlMs });
+    this.entries.set(`v:${key}`, { kind: 'value', value }, { ttl: Math.max(1, Math.round(ttlMs)) });
   }
 
   async delete(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.entries.delete(`v:${key}`);
   }
 
   /** True while an append to this log is announced; drops the log when an announcement went stale. */
@@ -56,29 +61,38 @@ export class MemoryCache implements Cache {
     for (const [token, since] of tokens) {
       if (now - since > pendingStaleMs) {
         tokens.delete(token);
-        this.entries.delete(key);
+        this.entries.delete(logName(key));
       }
     }
     if (tokens.size === 0) this.pending.delete(key);
     return true;
   }
 
+  /** Stores a log; false when it is larger than the whole cache may hold. */
+  private storeLog(key: string, head: string, entries: string[], ttlMs: number): boolean {
+    const name = logName(key);
+    this.entries.set(name, { kind: 'log', head, entries, size: logSize(head, entries) }, { ttl: Math.max(1, Math.round(ttlMs)) });
+    return this.entries.has(name);
+  }
+
+  private cachedLog(key: string): Extract<Entry, { kind: 'log' }> | undefined {
+    const entry = this.entries.get(logName(key));
+    return entry?.kind === 'log' ? entry : undefined;
+  }
+
   async getLog(key: string): Promise<CachedLog | undefined> {
     if (this.blockedByPending(key)) return undefined;
-    const entry = this.entries.get(key);
-    if (entry?.kind !== 'log') return undefined;
-    return { head: entry.head, entries: entry.entries.slice() };
+    const entry = this.cachedLog(key);
+    return entry === undefined ? undefined : { head: entry.head, entries: entry.entries.slice() };
   }
 
   async fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
     if (this.pending.has(key)) return false;
     const floor = this.floors.get(key);
     if (floor !== undefined && floor > log.entries.length) return false;
-    const existing = this.entries.get(key);
-    if (existing?.kind === 'log' && existing.entries.length >= log.entries.length) return false;
-    const entries = log.entries.slice();
-    this.entries.set(key, { kind: 'log', head: log.head, entries, size: logSize(log.head, entries) }, { ttl: ttlMs });
-    return true;
+    const existing = this.cachedLog(key);
+    if (existing !== undefined && existing.entries.length >= log.entries.length) return false;
+    return this.storeLog(key, log.head, log.entries.slice(), ttlMs);
   }
 
   async beginAppend(key: string, _ttlMs: number): Promise<string> {
@@ -98,25 +112,24 @@ export class MemoryCache implements Cache {
 
   async endAppend(key: string, token: string, options: { drop: boolean }): Promise<void> {
     this.closeAnnouncement(key, token);
-    if (options.drop) this.entries.delete(key);
+    if (options.drop) this.entries.delete(logName(key));
   }
 
   async appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number, token?: string): Promise<AppendOutcome> {
     this.closeAnnouncement(key, token);
     const newLength = expectedLength + entries.length;
-    const existing = this.entries.get(key);
-    if (existing?.kind === 'log' && existing.entries.length === expectedLength) {
-      const next = existing.entries.concat(entries);
-      this.entries.set(key, { kind: 'log', head: existing.head, entries: next, size: logSize(existing.head, next) }, { ttl: ttlMs });
-      return 'appended';
+    const existing = this.cachedLog(key);
+    if (existing !== undefined && existing.entries.length === expectedLength) {
+      if (this.storeLog(key, existing.head, existing.entries.concat(entries), ttlMs)) return 'appended';
+    } else if (existing !== undefined) {
+      this.entries.delete(logName(key));
     }
-    if (existing !== undefined) this.entries.delete(key);
     this.floors.set(key, Math.max(newLength, this.floors.get(key) ?? 0));
     return existing === undefined ? 'absent' : 'dropped';
   }
 
   async deleteLog(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.entries.delete(logName(key));
   }
 
   health(): CacheHealth {

@@ -5,7 +5,7 @@
  * not reach Redis are remembered and their keys deleted before the cache is
  * trusted again, so no stale thread survives an outage.
  */
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../logger.js';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
@@ -88,17 +88,23 @@ export class RedisCache implements Cache {
 
   private async recover(): Promise<void> {
     try {
-      if (this.pendingOverflow) {
-        await this.deleteNamespace();
-      } else {
-        for (const key of [...this.pending]) {
-          const [n, h, l, , p] = this.logKeys(key);
-          await this.client.del(n, h, l, p, this.valueKey(key));
-          this.pending.delete(key);
+      // Writes may keep failing over into `pending` while this runs: drain until it stays empty.
+      while (this.pendingOverflow || this.pending.size > 0) {
+        if (this.pendingOverflow) {
+          this.pendingOverflow = false;
+          this.pending.clear();
+          await this.deleteNamespace();
+          continue;
+        }
+        const key = this.pending.values().next().value as string;
+        this.pending.delete(key);
+        try {
+          await this.dropKey(key);
+        } catch (error) {
+          this.remember(key);
+          throw error;
         }
       }
-      this.pending.clear();
-      this.pendingOverflow = false;
       this.healthy = true;
       this.lastError = undefined;
       if (this.outageLogged) this.logger.info({ redis: this.where }, 'Redis is back: cache in use again');
@@ -106,6 +112,11 @@ export class RedisCache implements Cache {
     } catch (error) {
       this.markDown((error as Error).message);
     }
+  }
+
+  private async dropKey(key: string): Promise<void> {
+    const [n, h, l, , p] = this.logKeys(key);
+    await this.client.del(n, h, l, p, this.valueKey(key));
   }
 
   private async deleteNamespace(): Promise<void> {
@@ -140,8 +151,16 @@ export class RedisCache implements Cache {
     try {
       return await operation();
     } catch (error) {
+      if (error instanceof ReplyError) {
+        // Redis answered, with an error: it is up. A write may have half-happened, so drop its key.
+        this.logger.warn({ redis: this.where, err: (error as Error).message }, 'Redis refused a cache command');
+        if (key !== undefined) await this.dropKey(key).catch(() => this.remember(key));
+        return fallback;
+      }
       if (key !== undefined) this.remember(key);
       this.markDown((error as Error).message);
+      // A timeout leaves the connection "ready"; reconnect so recovery (and its invalidations) runs.
+      this.client.disconnect(true);
       return fallback;
     }
   }
@@ -152,7 +171,7 @@ export class RedisCache implements Cache {
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
     return this.attempt(async () => {
-      await this.client.set(this.valueKey(key), value, 'PX', ttlMs);
+      await this.client.set(this.valueKey(key), value, 'PX', Math.max(1, Math.round(ttlMs)));
     }, undefined, key);
   }
 
@@ -182,7 +201,8 @@ export class RedisCache implements Cache {
     const token = randomUUID();
     // Unreachable now: the key is remembered and dropped on recovery, which covers this write too.
     return this.attempt(async () => {
-      await this.client.exaiBeginAppend(this.logKeys(key)[4], token, ttlMs);
+      // Kept at least as long as an announcement takes to go stale, whatever the cache TTL.
+      await this.client.exaiBeginAppend(this.logKeys(key)[4], token, Math.max(ttlMs, 2 * pendingStaleMs));
       return token;
     }, token, key);
   }
