@@ -58,6 +58,10 @@ describe('embedded database ownership', () => {
     const exaiHome = await home();
     const server = await startServe({ EXAI_HOME: exaiHome });
     servers.push(server);
+    for (const authorization of [undefined, 'Bearer wrong-token']) {
+      const refused = await fetch(`${server.url}/internal/v1/threads`, authorization === undefined ? {} : { headers: { authorization } });
+      expect(refused.status).toBe(401);
+    }
     const created = await ownerApi<ThreadSummary>(exaiHome, 'POST', '/threads', { title: 'made through the server' });
     expect(created.status).toBe(201);
     const turn = await ownerApi<{ turn: { seq: number } }>(exaiHome, 'POST', `/threads/${created.body.id}/turns`, { role: 'user', content: 'hello' });

@@ -11,6 +11,10 @@ import { ExaiError } from '../../errors.js';
 import { findUserByHandle } from '../../users/users.js';
 import type { ThreadStatus } from '../../conversations/types.js';
 
+function isLoopback(address: string | undefined): boolean {
+  return address === '::1' || address?.startsWith('127.') === true || address?.startsWith('::ffff:127.') === true;
+}
+
 function tokenMatches(expected: string, header: string | undefined): boolean {
   if (header === undefined || !header.startsWith('Bearer ')) return false;
   const given = Buffer.from(header.slice('Bearer '.length));
@@ -30,6 +34,11 @@ export function registerInternalRoutes(app: FastifyInstance, services: Services,
   app.register(
     async (internal) => {
       internal.addHook('onRequest', async (request, reply) => {
+        // Only local commands use this API; from elsewhere it does not exist.
+        if (!isLoopback(request.socket.remoteAddress)) {
+          await reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.` } });
+          return;
+        }
         if (!tokenMatches(ownerToken, request.headers.authorization)) {
           await reply.status(401).send({ error: { code: 'unauthorized', message: 'The owner token is missing or wrong.' } });
         }
