@@ -11,7 +11,7 @@ import { redactUrl } from '../logger.js';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
 import { randomUUID } from 'node:crypto';
 import { floorTtlMs, pendingStaleMs } from './types.js';
-import { appendLogScript, beginAppendScript, fillLogScript, getLogScript } from './redis-scripts.js';
+import { appendLogScript, beginAppendScript, dropIfStaleScript, fillLogScript } from './redis-scripts.js';
 
 export interface RedisCacheOptions {
   url: string;
@@ -23,10 +23,10 @@ export interface RedisCacheOptions {
 /** More keys than this awaiting invalidation, and the whole namespace is cleared on recovery instead. */
 const maxPendingInvalidations = 10_000;
 
-type LogKeys = [n: string, h: string, l: string, f: string, p: string];
+type LogKeys = [l: string, f: string, p: string];
 
 type LogCommands = {
-  exaiGetLog(n: string, h: string, l: string, p: string, staleMs: number): Promise<[string, string[]] | null>;
+  exaiDropIfStale(l: string, p: string, staleMs: number): Promise<number>;
   exaiFillLog(...args: [...LogKeys, ttl: number, head: string, ...entries: string[]]): Promise<number>;
   exaiBeginAppend(p: string, token: string, ttl: number): Promise<number>;
   exaiAppendLog(...args: [...LogKeys, expected: number, ttl: number, floorTtl: number, token: string, ...entries: string[]]): Promise<number>;
@@ -51,6 +51,8 @@ export class RedisCache implements Cache {
     this.where = redactUrl(options.url) ?? 'REDIS_URL';
     this.client = new Redis(options.url, {
       lazyConnect: true,
+      // Commands issued in the same tick (one per thread of an append batch) share one write.
+      enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs,
@@ -58,10 +60,10 @@ export class RedisCache implements Cache {
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       reconnectOnError: () => false,
     }) as Redis & LogCommands;
-    this.client.defineCommand('exaiGetLog', { numberOfKeys: 4, lua: getLogScript });
-    this.client.defineCommand('exaiFillLog', { numberOfKeys: 5, lua: fillLogScript });
+    this.client.defineCommand('exaiDropIfStale', { numberOfKeys: 2, lua: dropIfStaleScript });
+    this.client.defineCommand('exaiFillLog', { numberOfKeys: 3, lua: fillLogScript });
     this.client.defineCommand('exaiBeginAppend', { numberOfKeys: 1, lua: beginAppendScript });
-    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 5, lua: appendLogScript });
+    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 3, lua: appendLogScript });
     this.client.on('ready', () => void this.recover());
     this.client.on('error', (error: Error) => this.markDown(error.message));
     this.client.on('close', () => this.markDown('connection closed'));
@@ -115,8 +117,8 @@ export class RedisCache implements Cache {
   }
 
   private async dropKey(key: string): Promise<void> {
-    const [n, h, l, , p] = this.logKeys(key);
-    await this.client.del(n, h, l, p, this.valueKey(key));
+    const [l, , p] = this.logKeys(key);
+    await this.client.del(l, p, this.valueKey(key));
   }
 
   private async deleteNamespace(): Promise<void> {
@@ -134,7 +136,7 @@ export class RedisCache implements Cache {
 
   private logKeys(key: string): LogKeys {
     const base = `${this.prefix}log:{${key}}`;
-    return [`${base}:n`, `${base}:h`, `${base}:l`, `${base}:f`, `${base}:p`];
+    return [`${base}:l`, `${base}:f`, `${base}:p`];
   }
 
   /** A write that did not reach Redis: its key must not be trusted after the outage. */
@@ -183,9 +185,19 @@ export class RedisCache implements Cache {
 
   getLog(key: string): Promise<CachedLog | undefined> {
     return this.attempt(async () => {
-      const [n, h, l, , p] = this.logKeys(key);
-      const found = await this.client.exaiGetLog(n, h, l, p, pendingStaleMs);
-      return found === null ? undefined : { head: found[0], entries: found[1] };
+      const [l, , p] = this.logKeys(key);
+      // One round trip: the log (always whole, since only scripts change it) and its announcements.
+      const replies = await this.client.pipeline().zcard(p).lrange(l, 0, -1).exec();
+      if (replies === null) return undefined;
+      for (const [error] of replies) if (error) throw error;
+      const announcements = replies[0]![1] as number;
+      const list = replies[1]![1] as string[];
+      if (announcements > 0) {
+        await this.client.exaiDropIfStale(l, p, pendingStaleMs);
+        return undefined;
+      }
+      if (list.length === 0) return undefined;
+      return { head: list[0]!, entries: list.slice(1) };
     }, undefined);
   }
 
@@ -202,15 +214,15 @@ export class RedisCache implements Cache {
     // Unreachable now: the key is remembered and dropped on recovery, which covers this write too.
     return this.attempt(async () => {
       // Kept at least as long as an announcement takes to go stale, whatever the cache TTL.
-      await this.client.exaiBeginAppend(this.logKeys(key)[4], token, Math.max(ttlMs, 2 * pendingStaleMs));
+      await this.client.exaiBeginAppend(this.logKeys(key)[2], token, Math.max(ttlMs, 2 * pendingStaleMs));
       return token;
     }, token, key);
   }
 
   endAppend(key: string, token: string, options: { drop: boolean }): Promise<void> {
     return this.attempt(async () => {
-      const [n, h, l, , p] = this.logKeys(key);
-      if (options.drop) await this.client.multi().zrem(p, token).del(n, h, l).exec();
+      const [l, , p] = this.logKeys(key);
+      if (options.drop) await this.client.multi().zrem(p, token).del(l).exec();
       else await this.client.zrem(p, token);
     }, undefined, key);
   }
@@ -224,8 +236,7 @@ export class RedisCache implements Cache {
 
   deleteLog(key: string): Promise<void> {
     return this.attempt(async () => {
-      const [n, h, l] = this.logKeys(key);
-      await this.client.del(n, h, l);
+      await this.client.del(this.logKeys(key)[0]);
     }, undefined, key);
   }
 

@@ -71,7 +71,12 @@ export class AppendBatcher<Prepared> {
   private async drain(): Promise<void> {
     this.running = true;
     try {
+      let first = true;
       while (this.queue.length > 0) {
+        // After a commit, the callers it answered are still a few promise steps away from
+        // queueing their next append: one turn of the event loop lets them join this batch.
+        if (!first) await new Promise((resolve) => setImmediate(resolve));
+        first = false;
         const batch = this.queue.splice(0, this.maxBatch);
         await this.flush(batch);
       }

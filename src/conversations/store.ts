@@ -112,15 +112,21 @@ export class ConversationStore {
       }
     }
     const [threadRows, turnRows] = await readAsUser(this.db, userId, [
-      `SELECT ${threadColumns} FROM exai.conversations WHERE id = ${uuidLiteral(id)}`,
-      `SELECT ${turnColumns} FROM exai.messages WHERE conversation_id = ${uuidLiteral(id)} ORDER BY seq`,
+      `SELECT * FROM exai.thread_head(${uuidLiteral(id)})`,
+      `SELECT * FROM exai.thread_turns(${uuidLiteral(id)})`,
     ]);
     const row = threadRows?.[0];
     if (row === undefined) throw threadNotFound(id);
-    const thread: Thread = { ...toThreadSummary(row), turns: (turnRows ?? []).map(toTurn) };
-    // A turn committed between the two reads can make the turns outrun the count; the turns are the truth.
-    thread.turnCount = thread.turns.length;
-    void this.cache.fillLog(key, threadToLog(thread), this.options.cacheTtlMs);
+    const build = (): Thread => {
+      const built: Thread = { ...toThreadSummary(row), turns: (turnRows ?? []).map(toTurn) };
+      // A turn committed between the two reads can make the turns outrun the count; the turns are the truth.
+      built.turnCount = built.turns.length;
+      return built;
+    };
+    const thread = build();
+    // Filled once the caller has its answer, rebuilt from the rows (threads handed out are treated
+    // as read-only); the cache's floor and announcement rules keep a late fill safe.
+    setImmediate(() => void this.cache.fillLog(key, threadToLog(build()), this.options.cacheTtlMs));
     return thread;
   }
 

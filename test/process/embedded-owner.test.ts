@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Thread, ThreadPage, ThreadSummary } from '../../src/conversations/types.js';
+import { loadMigrations } from '../../src/db/migrate.js';
 import { ownerApi, preparedHome, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 describe('embedded database ownership', () => {
@@ -124,6 +125,6 @@ describe('embedded database ownership', () => {
     expect(JSON.parse(before.stdout)).toMatchObject({ current: 0, via: 'direct' });
     const migrated = await runCli(['migrate', '--json'], { EXAI_HOME: fresh });
     expect(migrated.code).toBe(0);
-    expect(JSON.parse(migrated.stdout)).toMatchObject({ current: 1, pending: [], via: 'direct' });
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ current: loadMigrations().length, pending: [], via: 'direct' });
   });
 });

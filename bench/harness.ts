@@ -1,0 +1,328 @@
+/**
+ * The benchmark harness: the result type, timing helpers that measure the
+ * project's path and its baseline in the same process (interleaved, so drift
+ * hits both alike), the table on stdout and `bench/results/latest.json`.
+ *
+ * Every figure is a pair: the project's path and a baseline that does the same
+ * work the plainest way (raw SQL as the superuser, a raw cache GET). The ratio
+ * is always project / baseline in the figure's own unit:
+ * - throughput (unit ends in "/s"): higher is better, pass = ratio >= target;
+ * - time (µs, ms): lower is better, pass = ratio <= target.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { Cache } from '../src/cache/types.js';
+import type { ConversationStore } from '../src/conversations/store.js';
+import type { Database, Queryable, QueryResult, Row } from '../src/db/types.js';
+import type { Logger } from '../src/logger.js';
+
+/** One line of `latest.json`. */
+export interface BenchResult {
+  name: string;
+  backend: string;
+  value: number;
+  unit: string;
+  baseline_value: number;
+  /** project / baseline. */
+  ratio: number;
+  /** Minimum ratio for throughput, maximum ratio for time; null when the figure is informational. */
+  target: number | null;
+  /** null when there is no target. */
+  pass: boolean | null;
+  /** What exactly was measured, the baseline, and anything worth knowing to read the figure. */
+  notes: string;
+}
+
+export type Better = 'higher' | 'lower';
+
+/** A storage backend as the benchmarks see it: a migrated database, its cache and a store over both. */
+export interface BenchBackend {
+  /** `pglite+memory` or `postgres+redis`. */
+  name: string;
+  db: Database;
+  cache: Cache;
+  store: ConversationStore;
+  /** Builds another store over the same database and cache (a benchmark may wrap the database to count). */
+  createStore(db: Database): ConversationStore;
+  /** A plain Redis client and the bench's key prefix, for raw baselines (postgres+redis only). */
+  redis?: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<unknown> };
+  redisPrefix?: string;
+  close(): Promise<void>;
+}
+
+export interface BenchContext {
+  backend: BenchBackend;
+  quick: boolean;
+  logger: Logger;
+  /** A progress line on stderr. */
+  progress(message: string): void;
+}
+
+/** One file under bench/ exports one of these; bench/run.ts lists them. */
+export interface Benchmark {
+  id: string;
+  description: string;
+  run(context: BenchContext): Promise<BenchResult[]>;
+}
+
+function round(value: number): number {
+  if (!Number.isFinite(value)) return value;
+  const magnitude = Math.abs(value);
+  const digits = magnitude >= 100 ? 1 : magnitude >= 1 ? 2 : 4;
+  return Number(value.toFixed(digits));
+}
+
+export function makeResult(input: {
+  name: string;
+  backend: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  better: Better;
+  target: number | null;
+  notes: string;
+}): BenchResult {
+  const ratio = input.value / input.baseline;
+  const pass = input.target === null ? null : input.better === 'higher' ? ratio >= input.target : ratio <= input.target;
+  return {
+    name: input.name,
+    backend: input.backend,
+    value: round(input.value),
+    unit: input.unit,
+    baseline_value: round(input.baseline),
+    ratio: Number(ratio.toFixed(3)),
+    target: input.target,
+    pass,
+    notes: input.notes,
+  };
+}
+
+/** Throughput units end in "/s"; everything else is a time. */
+export function betterFor(unit: string): Better {
+  return unit.endsWith('/s') ? 'higher' : 'lower';
+}
+
+/** Calls made on a database, to check what a path did (a cache hit must not touch it) or how it batched. */
+export interface DatabaseCounts {
+  transactions: number;
+  queries: number;
+  execs: number;
+}
+
+/** A database that counts what it is asked to do; one more function call per operation. */
+export function countingDatabase(db: Database): { db: Database; counts: DatabaseCounts } {
+  const counts: DatabaseCounts = { transactions: 0, queries: 0, execs: 0 };
+  const counted: Database = {
+    kind: db.kind,
+    query: <R = Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
+      counts.queries++;
+      return db.query<R>(text, params);
+    },
+    exec: (script: string) => {
+      counts.execs++;
+      return db.exec(script);
+    },
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+      counts.transactions++;
+      return db.transaction(fn);
+    },
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+  return { db: counted, counts };
+}
+
+// Timing ---------------------------------------------------------------------
+
+export interface Round {
+  /** Operations completed (rows, turns, …). */
+  ops: number;
+  ms: number;
+}
+
+/**
+ * Runs `writers` concurrent loops of `step` until `durationMs` has passed;
+ * each step returns how many operations it completed. The round ends when the
+ * last step in flight at the deadline finishes, and that time counts.
+ */
+export async function runForDuration(
+  writers: number,
+  durationMs: number,
+  step: (writer: number, iteration: number) => Promise<number>,
+): Promise<Round> {
+  const start = performance.now();
+  const deadline = start + durationMs;
+  let ops = 0;
+  await Promise.all(
+    Array.from({ length: writers }, async (_, writer) => {
+      for (let iteration = 0; performance.now() < deadline; iteration++) {
+        // Not `ops += await step()`: that reads `ops` before the await and loses the other writers' counts.
+        const done = await step(writer, iteration);
+        ops += done;
+      }
+    }),
+  );
+  return { ops, ms: performance.now() - start };
+}
+
+export interface ThroughputComparison {
+  /** Operations per second over all measured rounds. */
+  project: number;
+  baseline: number;
+  projectRounds: Round[];
+  baselineRounds: Round[];
+}
+
+function rate(rounds: Round[]): number {
+  const ops = rounds.reduce((sum, r) => sum + r.ops, 0);
+  const ms = rounds.reduce((sum, r) => sum + r.ms, 0);
+  return (ops / ms) * 1000;
+}
+
+/**
+ * Warms both sides up, then alternates measured rounds (P B, B P, P B, …) so
+ * that neither side always runs on a warmer or fuller database.
+ */
+export async function compareThroughput(options: {
+  warmupMs: number;
+  roundMs: number;
+  rounds: number;
+  project: (durationMs: number) => Promise<Round>;
+  baseline: (durationMs: number) => Promise<Round>;
+}): Promise<ThroughputComparison> {
+  await options.project(options.warmupMs);
+  await options.baseline(options.warmupMs);
+  const projectRounds: Round[] = [];
+  const baselineRounds: Round[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    if (round % 2 === 0) {
+      projectRounds.push(await options.project(options.roundMs));
+      baselineRounds.push(await options.baseline(options.roundMs));
+    } else {
+      baselineRounds.push(await options.baseline(options.roundMs));
+      projectRounds.push(await options.project(options.roundMs));
+    }
+  }
+  return { project: rate(projectRounds), baseline: rate(baselineRounds), projectRounds, baselineRounds };
+}
+
+export interface LatencyStats {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+}
+
+export function latencyStats(samplesUs: number[]): LatencyStats {
+  const sorted = [...samplesUs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    mean: sorted.reduce((sum, v) => sum + v, 0) / sorted.length,
+  };
+}
+
+export interface TimedOp {
+  /** Untimed preparation before each operation (such as dropping a cache entry). */
+  before?: () => Promise<void>;
+  op: () => Promise<unknown>;
+}
+
+/**
+ * Latency of one operation at a time, in µs: a warm-up, then `blocks`
+ * alternating blocks of each side, every operation timed on its own.
+ */
+export async function compareLatency(options: {
+  warmup: number;
+  iterations: number;
+  blocks: number;
+  project: TimedOp;
+  baseline: TimedOp;
+}): Promise<{ project: LatencyStats; baseline: LatencyStats }> {
+  const runBlock = async (side: TimedOp, count: number, into?: number[]) => {
+    for (let i = 0; i < count; i++) {
+      if (side.before !== undefined) await side.before();
+      const start = performance.now();
+      await side.op();
+      const elapsed = (performance.now() - start) * 1000;
+      into?.push(elapsed);
+    }
+  };
+  await runBlock(options.project, options.warmup);
+  await runBlock(options.baseline, options.warmup);
+  const project: number[] = [];
+  const baseline: number[] = [];
+  const perBlock = Math.max(1, Math.ceil(options.iterations / options.blocks));
+  for (let block = 0; block < options.blocks; block++) {
+    if (block % 2 === 0) {
+      await runBlock(options.project, perBlock, project);
+      await runBlock(options.baseline, perBlock, baseline);
+    } else {
+      await runBlock(options.baseline, perBlock, baseline);
+      await runBlock(options.project, perBlock, project);
+    }
+  }
+  return { project: latencyStats(project), baseline: latencyStats(baseline) };
+}
+
+// Output ---------------------------------------------------------------------
+
+function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1000) return Math.round(value).toLocaleString('en-US');
+  if (magnitude >= 100) return value.toFixed(0);
+  if (magnitude >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function formatTarget(result: BenchResult): string {
+  if (result.target === null) return '-';
+  return `${betterFor(result.unit) === 'higher' ? '>=' : '<='} ${result.target}`;
+}
+
+export function formatTable(results: BenchResult[]): string {
+  const header = ['name', 'backend', 'value', 'unit', 'baseline', 'ratio', 'target', 'pass'];
+  const rows = results.map((r) => [
+    r.name,
+    r.backend,
+    formatNumber(r.value),
+    r.unit,
+    formatNumber(r.baseline_value),
+    r.ratio.toFixed(2),
+    formatTarget(r),
+    r.pass === null ? '-' : r.pass ? 'PASS' : 'MISS',
+  ]);
+  const numeric = new Set([2, 4, 5]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function missedTargets(results: BenchResult[]): BenchResult[] {
+  return results.filter((r) => r.pass === false);
+}
+
+/** The project root: the nearest folder above this file holding package.json (works from bench/ and dist/bench/). */
+export function projectRoot(): string {
+  let folder = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(folder, 'package.json'))) return folder;
+    const parent = path.dirname(folder);
+    if (parent === folder) throw new Error('cannot find the project root (package.json) above bench/');
+    folder = parent;
+  }
+}
+
+export function writeResults(results: BenchResult[], file = path.join(projectRoot(), 'bench', 'results', 'latest.json')): string {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  return file;
+}
