@@ -5,7 +5,7 @@
  * commit for all. A lone append commits at once, so nothing waits on a timer.
  */
 import type { Database } from '../db/types.js';
-import { becomeUser } from '../db/session.js';
+import { becomeUserStatement, dollarQuote } from '../db/session.js';
 import { isUnavailableError } from '../db/errors.js';
 import type { NewTurn } from './types.js';
 
@@ -45,7 +45,7 @@ interface AppendRow {
 export interface BatchHooks<Prepared> {
   /** Before the transaction; its result goes to the hook that follows. */
   beforeCommit(requests: AppendRequest[]): Promise<Prepared>;
-  /** After the commit, before any caller of the batch hears back. */
+  /** After the commit, once the callers have their answers; not awaited. */
   afterCommit(committed: CommittedAppend[], prepared: Prepared): Promise<void>;
   /** After a failed transaction, whose outcome may be unknown. */
   afterFailure(requests: AppendRequest[], prepared: Prepared): Promise<void>;
@@ -53,36 +53,33 @@ export interface BatchHooks<Prepared> {
 
 export class AppendBatcher<Prepared> {
   private queue: Pending[] = [];
-  private running = false;
+  private inFlight = 0;
 
   constructor(
     private readonly db: Database,
     private readonly hooks: BatchHooks<Prepared>,
+    /** Batches committing at once: while one waits on the database, the next is prepared and sent. */
+    private readonly maxInFlight = 2,
     private readonly maxBatch = 256,
   ) {}
 
   append(request: AppendRequest): Promise<AppendOutcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
-      if (!this.running) void this.drain();
+      this.kick();
     });
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      let first = true;
-      while (this.queue.length > 0) {
-        // After a commit, the callers it answered are still a few promise steps away from
-        // queueing their next append: one turn of the event loop lets them join this batch.
-        if (!first) await new Promise((resolve) => setImmediate(resolve));
-        first = false;
-        const batch = this.queue.splice(0, this.maxBatch);
-        await this.flush(batch);
-      }
-    } finally {
-      this.running = false;
-    }
+  private kick(): void {
+    if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.inFlight += 1;
+    void this.flush(batch).finally(() => {
+      this.inFlight -= 1;
+      // The callers just answered are a few promise steps away from queueing their next
+      // append: one turn of the event loop lets them join the next batch.
+      setImmediate(() => this.kick());
+    });
   }
 
   private async flush(batch: Pending[]): Promise<void> {
@@ -108,11 +105,10 @@ export class AppendBatcher<Prepared> {
       return;
     }
     const committed = batch.map((pending, index) => ({ request: pending.request, outcome: outcomes[index]! }));
-    try {
-      await this.hooks.afterCommit(committed, prepared);
-    } finally {
-      committed.forEach((entry, index) => batch[index]!.resolve(entry.outcome));
-    }
+    committed.forEach((entry, index) => batch[index]!.resolve(entry.outcome));
+    // The callers need not wait for the cache: until this lands, their announcements keep readers
+    // on the database, so a read right after the acknowledgement still sees the new turns.
+    void this.hooks.afterCommit(committed, prepared).catch(() => undefined);
   }
 
   private async commit(requests: AppendRequest[]): Promise<AppendOutcome[]> {
@@ -122,37 +118,39 @@ export class AppendBatcher<Prepared> {
       group.push({ ord, request });
       byUser.set(request.userId, group);
     });
+    // One round trip: a multi-statement script runs as one implicit transaction, which commits
+    // when the last statement succeeds and rolls back whole when any fails.
+    const users = [...byUser.keys()].sort();
+    const statements = users.flatMap((userId) => {
+      const payload = JSON.stringify(
+        byUser.get(userId)!.map(({ ord, request: { threadId, turn } }) => ({
+          ord,
+          conversation_id: threadId,
+          role: turn.role,
+          content: turn.content,
+          tool_name: turn.toolName ?? null,
+          provider: turn.provider ?? null,
+          model: turn.model ?? null,
+          reasoning_content: turn.reasoningContent ?? null,
+          files: turn.files ?? [],
+          input_tokens: turn.inputTokens ?? null,
+          output_tokens: turn.outputTokens ?? null,
+          idempotency_key: turn.idempotencyKey ?? null,
+          metadata: turn.metadata ?? {},
+        })),
+      );
+      return [becomeUserStatement(userId), `SELECT * FROM exai.append_turns(${dollarQuote(payload)}::jsonb)`];
+    });
+    const results = await this.db.exec(statements.join(';\n'));
     const outcomes: AppendOutcome[] = new Array(requests.length);
-    await this.db.transaction(async (tx) => {
-      for (const userId of [...byUser.keys()].sort()) {
-        const group = byUser.get(userId)!;
-        await becomeUser(tx, userId);
-        const payload = JSON.stringify(
-          group.map(({ ord, request: { threadId, turn } }) => ({
-            ord,
-            conversation_id: threadId,
-            role: turn.role,
-            content: turn.content,
-            tool_name: turn.toolName ?? null,
-            provider: turn.provider ?? null,
-            model: turn.model ?? null,
-            reasoning_content: turn.reasoningContent ?? null,
-            files: turn.files ?? [],
-            input_tokens: turn.inputTokens ?? null,
-            output_tokens: turn.outputTokens ?? null,
-            idempotency_key: turn.idempotencyKey ?? null,
-            metadata: turn.metadata ?? {},
-          })),
-        );
-        const result = await tx.query<AppendRow>('SELECT * FROM exai.append_turns($1::jsonb)', [payload]);
-        for (const row of result.rows) {
-          outcomes[row.ord] = {
-            status: row.status,
-            messageId: row.message_id,
-            seq: row.seq,
-            createdAt: row.created_at === null ? null : new Date(row.created_at).toISOString(),
-          };
-        }
+    users.forEach((_, index) => {
+      for (const row of results[index * 2 + 1]!.rows as unknown as AppendRow[]) {
+        outcomes[row.ord] = {
+          status: row.status,
+          messageId: row.message_id,
+          seq: row.seq,
+          createdAt: row.created_at === null ? null : new Date(row.created_at).toISOString(),
+        };
       }
     });
     return outcomes;

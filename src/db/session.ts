@@ -3,6 +3,7 @@
  * ever set transaction-locally (`set_config(..., true)`), so nothing leaks to
  * the next user of a pooled connection and transaction-mode poolers work.
  */
+import { randomBytes } from 'node:crypto';
 import { ExaiError } from '../errors.js';
 import type { Database, Queryable } from './types.js';
 
@@ -56,11 +57,24 @@ export function uuidLiteral(id: string): string {
  * only embed values through `uuidLiteral`. Returns each statement's rows.
  */
 export async function readAsUser(db: Database, userId: string, statements: string[]): Promise<Record<string, unknown>[][]> {
-  const claims = userClaims(userId).replaceAll("'", "''");
-  const script = [
-    `SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${claims}', true)`,
-    ...statements,
-  ].join(';\n');
-  const results = await db.exec(script);
+  const results = await db.exec([becomeUserStatement(userId), ...statements].join(';\n'));
   return results.slice(1).map((result) => result.rows);
+}
+
+/** The role switch as a statement for scripts (`exec`); the claims hold nothing but a validated uuid. */
+export function becomeUserStatement(userId: string): string {
+  const claims = userClaims(userId).replaceAll("'", "''");
+  return `SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '${claims}', true)`;
+}
+
+/**
+ * Any text as a dollar-quoted SQL literal. Dollar quoting has no escapes, so
+ * it means the same whatever standard_conforming_strings says; the tag is
+ * random and checked not to occur in the text.
+ */
+export function dollarQuote(text: string): string {
+  for (;;) {
+    const tag = `$exai_${randomBytes(6).toString('hex')}$`;
+    if (!text.includes(tag)) return `${tag}${text}${tag}`;
+  }
 }

@@ -66,13 +66,22 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
         ),
       ),
     ).toMatch(/row-level security/);
-    expect(
-      await refusal(
-        asUser(database.db, bob, (tx) =>
-          tx.query("INSERT INTO exai.messages (conversation_id, owner_id, seq, role, content) VALUES ($1, $2, 99, 'user', 'forged')", [aliceThread, bob]),
-        ),
+    // Into another user's thread under one's own name: refused exactly as for a thread that does not exist.
+    const intoForeign = await refusal(
+      asUser(database.db, bob, (tx) =>
+        tx.query("INSERT INTO exai.messages (conversation_id, owner_id, seq, role, content) VALUES ($1, $2, 99, 'user', 'forged')", [aliceThread, bob]),
       ),
-    ).toMatch(/row-level security/);
+    );
+    const intoUnknown = await refusal(
+      asUser(database.db, bob, (tx) =>
+        tx.query("INSERT INTO exai.messages (conversation_id, owner_id, seq, role, content) VALUES ($1, $2, 99, 'user', 'forged')", [
+          '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab',
+          bob,
+        ]),
+      ),
+    );
+    expect(intoForeign).toMatch(/foreign key/);
+    expect(intoUnknown).toBe(intoForeign);
     const update = await asUser(database.db, bob, (tx) => tx.query("UPDATE exai.conversations SET title = 'taken' WHERE id = $1", [aliceThread]));
     expect(update.affectedRows).toBe(0);
     const remove = await asUser(database.db, bob, (tx) => tx.query('DELETE FROM exai.messages WHERE conversation_id = $1', [aliceThread]));

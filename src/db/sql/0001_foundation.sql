@@ -89,7 +89,9 @@ CREATE TABLE exai.conversations (
   metadata jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(metadata) = 'object'),
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  CHECK (parent_id IS DISTINCT FROM id)
+  CHECK (parent_id IS DISTINCT FROM id),
+  -- Lets messages reference (thread, owner) together, see below.
+  UNIQUE (id, owner_id)
 );
 CREATE INDEX conversations_owner_updated_idx ON exai.conversations (owner_id, updated_at DESC, id DESC);
 CREATE INDEX conversations_parent_idx ON exai.conversations (parent_id) WHERE parent_id IS NOT NULL;
@@ -97,7 +99,7 @@ CREATE INDEX conversations_parent_idx ON exai.conversations (parent_id) WHERE pa
 -- Messages: the turns of a thread, gap-free by seq ------------------------------
 CREATE TABLE exai.messages (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  conversation_id uuid NOT NULL REFERENCES exai.conversations (id) ON DELETE CASCADE,
+  conversation_id uuid NOT NULL,
   owner_id uuid NOT NULL DEFAULT auth.uid() REFERENCES exai.users (id) ON DELETE CASCADE,
   seq integer NOT NULL CHECK (seq >= 1),
   role text NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
@@ -115,7 +117,10 @@ CREATE TABLE exai.messages (
   -- 'simple' keeps every language's words; the prefix bound keeps huge turns under tsvector's size limit.
   content_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', left(content, 200000))) STORED,
   UNIQUE (conversation_id, seq),
-  UNIQUE (conversation_id, idempotency_key)
+  UNIQUE (conversation_id, idempotency_key),
+  -- A message belongs to its thread's owner: with the policy below (owner = the caller) a user can
+  -- add messages only to their own threads, and another user's thread fails exactly like an unknown one.
+  FOREIGN KEY (conversation_id, owner_id) REFERENCES exai.conversations (id, owner_id) ON DELETE CASCADE
 );
 CREATE INDEX messages_owner_idx ON exai.messages (owner_id);
 CREATE INDEX messages_content_tsv_idx ON exai.messages USING gin (content_tsv);
@@ -158,11 +163,9 @@ CREATE TRIGGER conversations_parent_check
 
 CREATE POLICY messages_select_own ON exai.messages FOR SELECT TO authenticated
   USING (owner_id = (SELECT auth.uid()));
+-- That the thread is the caller's own follows from the (conversation_id, owner_id) foreign key.
 CREATE POLICY messages_insert_own ON exai.messages FOR INSERT TO authenticated
-  WITH CHECK (
-    owner_id = (SELECT auth.uid())
-    AND EXISTS (SELECT 1 FROM exai.conversations c WHERE c.id = conversation_id)
-  );
+  WITH CHECK (owner_id = (SELECT auth.uid()));
 CREATE POLICY messages_update_own ON exai.messages FOR UPDATE TO authenticated
   USING (owner_id = (SELECT auth.uid())) WITH CHECK (owner_id = (SELECT auth.uid()));
 CREATE POLICY messages_delete_own ON exai.messages FOR DELETE TO authenticated
