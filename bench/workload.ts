@@ -4,6 +4,7 @@
  * model, token counts, files). The raw baselines insert the very same rows.
  */
 import type { NewTurn, TurnRole } from '../src/conversations/types.js';
+import { turnRecord } from '../src/conversations/rows.js';
 
 /** mulberry32: small, fast, deterministic. */
 export function seededRandom(seed: number): () => number {
@@ -90,22 +91,7 @@ export interface MessageRow {
 }
 
 export function messageRow(turn: NewTurn, conversationId: string, ownerId: string, seq: number): MessageRow {
-  return {
-    conversation_id: conversationId,
-    owner_id: ownerId,
-    seq,
-    role: turn.role,
-    content: turn.content,
-    tool_name: turn.toolName ?? null,
-    provider: turn.provider ?? null,
-    model: turn.model ?? null,
-    reasoning_content: turn.reasoningContent ?? null,
-    files: turn.files ?? [],
-    input_tokens: turn.inputTokens ?? null,
-    output_tokens: turn.outputTokens ?? null,
-    idempotency_key: turn.idempotencyKey ?? null,
-    metadata: turn.metadata ?? {},
-  };
+  return { conversation_id: conversationId, owner_id: ownerId, seq, ...turnRecord(turn) };
 }
 
 const messageColumns =

@@ -8,6 +8,7 @@ import type { Database } from '../db/types.js';
 import { becomeUserStatement, dollarQuote } from '../db/session.js';
 import { isUnavailableError } from '../db/errors.js';
 import type { NewTurn } from './types.js';
+import { turnRecord } from './rows.js';
 
 export interface AppendRequest {
   userId: string;
@@ -123,21 +124,7 @@ export class AppendBatcher<Prepared> {
     const users = [...byUser.keys()].sort();
     const statements = users.flatMap((userId) => {
       const payload = JSON.stringify(
-        byUser.get(userId)!.map(({ ord, request: { threadId, turn } }) => ({
-          ord,
-          conversation_id: threadId,
-          role: turn.role,
-          content: turn.content,
-          tool_name: turn.toolName ?? null,
-          provider: turn.provider ?? null,
-          model: turn.model ?? null,
-          reasoning_content: turn.reasoningContent ?? null,
-          files: turn.files ?? [],
-          input_tokens: turn.inputTokens ?? null,
-          output_tokens: turn.outputTokens ?? null,
-          idempotency_key: turn.idempotencyKey ?? null,
-          metadata: turn.metadata ?? {},
-        })),
+        byUser.get(userId)!.map(({ ord, request: { threadId, turn } }) => ({ ord, conversation_id: threadId, ...turnRecord(turn) })),
       );
       return [becomeUserStatement(userId), `SELECT * FROM exai.append_turns(${dollarQuote(payload)}::jsonb)`];
     });

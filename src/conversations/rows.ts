@@ -67,10 +67,15 @@ export function threadToLog(thread: Thread): { head: string; entries: string[] }
 
 export function threadFromLog(log: { head: string; entries: string[] }): Thread {
   const summary = JSON.parse(log.head) as ThreadSummary;
-  const turns = log.entries.map((entry) => JSON.parse(entry) as Turn);
-  const last = turns[turns.length - 1];
-  const updatedAt = last !== undefined && last.createdAt > summary.updatedAt ? last.createdAt : summary.updatedAt;
-  return { ...summary, turnCount: turns.length, updatedAt, turns };
+  return withDerivedFields({ ...summary, turns: log.entries.map((entry) => JSON.parse(entry) as Turn) });
+}
+
+/** The count and last activity of a loaded thread, from its turns. */
+export function withDerivedFields(thread: Thread): Thread {
+  const last = thread.turns[thread.turns.length - 1];
+  if (last !== undefined && last.createdAt > thread.updatedAt) thread.updatedAt = last.createdAt;
+  thread.turnCount = thread.turns.length;
+  return thread;
 }
 
 /** The turn a successful append stored: the input as given plus what the database assigned. */
@@ -90,5 +95,22 @@ export function committedTurn(turn: NewTurn, outcome: AppendOutcome): Turn {
     idempotencyKey: turn.idempotencyKey ?? null,
     metadata: turn.metadata ?? {},
     createdAt: outcome.createdAt!,
+  };
+}
+
+/** A new turn's stored fields, named as the messages table names them. */
+export function turnRecord(turn: NewTurn) {
+  return {
+    role: turn.role,
+    content: turn.content,
+    tool_name: turn.toolName ?? null,
+    provider: turn.provider ?? null,
+    model: turn.model ?? null,
+    reasoning_content: turn.reasoningContent ?? null,
+    files: turn.files ?? [],
+    input_tokens: turn.inputTokens ?? null,
+    output_tokens: turn.outputTokens ?? null,
+    idempotency_key: turn.idempotencyKey ?? null,
+    metadata: turn.metadata ?? {},
   };
 }

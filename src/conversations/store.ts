@@ -13,7 +13,7 @@ import { asUser, readAsUser, uuidLiteral } from '../db/session.js';
 import { sqlState } from '../db/errors.js';
 import type { Logger } from '../logger.js';
 import { AppendBatcher, type AppendRequest, type CommittedAppend } from './append-batcher.js';
-import { committedTurn, threadColumns, threadFromLog, threadToLog, toThreadSummary, toTurn, turnColumns } from './rows.js';
+import { committedTurn, threadColumns, threadFromLog, threadToLog, toThreadSummary, toTurn, turnColumns, withDerivedFields } from './rows.js';
 import type { AppendResult, NewThread, Thread, ThreadChain, ThreadPage, ThreadStatus, ThreadSummary, Turn } from './types.js';
 import { parseThreadId, threadNotFound, validateNewThread, validateNewTurn } from './validate.js';
 
@@ -117,12 +117,9 @@ export class ConversationStore {
     ]);
     const row = threadRows?.[0];
     if (row === undefined) throw threadNotFound(id);
-    const build = (): Thread => {
-      const built: Thread = { ...toThreadSummary(row), turns: (turnRows ?? []).map(toTurn) };
-      // A turn committed between the two reads can make the turns outrun the count; the turns are the truth.
-      built.turnCount = built.turns.length;
-      return built;
-    };
+    // Built like a cached copy (threadFromLog): turns are the truth for the count (a turn committed
+    // between the two reads can outrun it) and for the last activity (updated_at moves coarsely).
+    const build = (): Thread => withDerivedFields({ ...toThreadSummary(row), turns: (turnRows ?? []).map(toTurn) });
     const thread = build();
     // Filled once the caller has its answer, rebuilt from the rows (threads handed out are treated
     // as read-only); the cache's floor and announcement rules keep a late fill safe.

@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cache } from '../../src/cache/types.js';
 import { ConversationStore } from '../../src/conversations/store.js';
-import { ExaiError } from '../../src/errors.js';
 import { asService } from '../../src/db/session.js';
 import { ensureUser } from '../../src/users/users.js';
+import { expectExaiError } from '../support/assertions.js';
 import { silentLogger, storageBackends, type TestDatabase } from '../support/backends.js';
 
 const options = { cacheTtlMs: 60_000, maxMessageBytes: 4096, maxThreadDepth: 5 };
 
-async function rejection(promise: Promise<unknown>): Promise<ExaiError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ExaiError);
-  return error as ExaiError;
-}
 
 describe.each(storageBackends())('conversation store on $name', (backend) => {
   let database: TestDatabase;
@@ -125,11 +117,11 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
   });
 
   it('answers a malformed continuation id with a clear error naming it', async () => {
-    const error = await rejection(store.loadThread(alice, 'not-a-uuid'));
+    const error = await expectExaiError(store.loadThread(alice, 'not-a-uuid'));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain('"not-a-uuid"');
     expect(error.message).not.toMatch(/\n\s+at /);
-    const append = await rejection(store.appendTurn(alice, '1234', { role: 'user', content: 'x' }));
+    const append = await expectExaiError(store.appendTurn(alice, '1234', { role: 'user', content: 'x' }));
     expect(append.code).toBe('invalid_argument');
   });
 
@@ -137,22 +129,22 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     const unknown = '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab';
     const mine = await store.createThread(alice, { title: 'private' });
     await store.appendTurn(alice, mine.id, { role: 'user', content: 'secret' });
-    const missing = await rejection(store.loadThread(bob, unknown));
-    const foreign = await rejection(store.loadThread(bob, mine.id));
+    const missing = await expectExaiError(store.loadThread(bob, unknown));
+    const foreign = await expectExaiError(store.loadThread(bob, mine.id));
     expect(missing.code).toBe('not_found');
     expect(foreign.code).toBe('not_found');
     expect(foreign.message.replace(mine.id, 'ID')).toBe(missing.message.replace(unknown, 'ID'));
-    const foreignAppend = await rejection(store.appendTurn(bob, mine.id, { role: 'user', content: 'intrusion' }));
+    const foreignAppend = await expectExaiError(store.appendTurn(bob, mine.id, { role: 'user', content: 'intrusion' }));
     expect(foreignAppend.code).toBe('not_found');
     expect((await store.loadThread(alice, mine.id)).turns.map((turn) => turn.content)).toEqual(['secret']);
   });
 
   it('refuses a message over the size limit and stores nothing', async () => {
     const thread = await store.createThread(alice, {});
-    const error = await rejection(store.appendTurn(alice, thread.id, { role: 'user', content: 'x'.repeat(5000) }));
+    const error = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'x'.repeat(5000) }));
     expect(error.code).toBe('too_large');
     expect(error.message).toContain('EXAI_MAX_MESSAGE_BYTES');
-    const multibyte = await rejection(store.appendTurn(alice, thread.id, { role: 'user', content: 'é'.repeat(2100) }));
+    const multibyte = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'é'.repeat(2100) }));
     expect(multibyte.code).toBe('too_large');
     const loaded = await store.loadThread(alice, thread.id);
     expect(loaded.turnCount).toBe(0);
@@ -162,11 +154,11 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
 
   it('rejects bad turn fields with messages that say what to fix', async () => {
     const thread = await store.createThread(alice, {});
-    const role = await rejection(store.appendTurn(alice, thread.id, { role: 'robot', content: 'x' }));
+    const role = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'robot', content: 'x' }));
     expect(role.message).toContain('role: must be one of system, user, assistant, tool');
-    const nul = await rejection(store.appendTurn(alice, thread.id, { role: 'user', content: 'a\u0000b' }));
+    const nul = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'a\u0000b' }));
     expect(nul.message).toContain('NUL');
-    const extra = await rejection(store.appendTurn(alice, thread.id, { role: 'user', content: 'x', colour: 'blue' }));
+    const extra = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'x', colour: 'blue' }));
     expect(extra.code).toBe('invalid_argument');
     expect((await store.loadThread(alice, thread.id)).turnCount).toBe(0);
   });
@@ -188,7 +180,7 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     expect(third.nextCursor).toBeUndefined();
     const others = await store.listThreads(bob, { limit: 200 });
     expect(others.threads.some((thread) => created.includes(thread.id))).toBe(false);
-    const badCursor = await rejection(store.listThreads(fresh.id, { before: 'garbage' }));
+    const badCursor = await expectExaiError(store.listThreads(fresh.id, { before: 'garbage' }));
     expect(badCursor.code).toBe('invalid_argument');
   });
 
@@ -218,8 +210,8 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
 
   it('refuses a parent that is unknown or belongs to another user, alike', async () => {
     const foreign = await store.createThread(bob, {});
-    const unknownError = await rejection(store.createThread(alice, { parentId: '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab' }));
-    const foreignError = await rejection(store.createThread(alice, { parentId: foreign.id }));
+    const unknownError = await expectExaiError(store.createThread(alice, { parentId: '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab' }));
+    const foreignError = await expectExaiError(store.createThread(alice, { parentId: foreign.id }));
     expect(unknownError.code).toBe('not_found');
     expect(foreignError.code).toBe('not_found');
   });
@@ -260,9 +252,9 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     expect((await store.setStatus(alice, thread.id, 'archived')).status).toBe('archived');
     expect((await store.loadThread(alice, thread.id)).status).toBe('archived');
     expect((await store.listThreads(alice, { status: 'archived' })).threads.map((t) => t.id)).toContain(thread.id);
-    const foreign = await rejection(store.deleteThread(bob, thread.id));
+    const foreign = await expectExaiError(store.deleteThread(bob, thread.id));
     expect(foreign.code).toBe('not_found');
     await store.deleteThread(alice, thread.id);
-    expect((await rejection(store.loadThread(alice, thread.id))).code).toBe('not_found');
+    expect((await expectExaiError(store.loadThread(alice, thread.id))).code).toBe('not_found');
   });
 });

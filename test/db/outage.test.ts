@@ -4,22 +4,14 @@ import { loadConfig } from '../../src/config.js';
 import { ConversationStore } from '../../src/conversations/store.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/types.js';
-import { ExaiError } from '../../src/errors.js';
 import { asService } from '../../src/db/session.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { ensureUser } from '../../src/users/users.js';
 import { createPostgresDatabase, silentLogger, type TestDatabase } from '../support/backends.js';
+import { expectExaiError } from '../support/assertions.js';
 import { externalBackends } from '../support/env.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
-async function rejection(promise: Promise<unknown>): Promise<ExaiError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ExaiError);
-  return error as ExaiError;
-}
 
 describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
   let database: TestDatabase;
@@ -47,7 +39,7 @@ describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
       { DATABASE_URL: 'postgresql://exai:hunter2@127.0.0.1:1/exai', DATABASE_CONNECT_TIMEOUT: '1s', EXAI_HOME: '/tmp/exai-unused' },
       { cwd: '/tmp' },
     );
-    const error = await rejection(createServices(config, silentLogger, { migrate: true }));
+    const error = await expectExaiError(createServices(config, silentLogger, { migrate: true }));
     expect(error.code).toBe('database_unavailable');
     expect(error.message).toMatch(/database is unavailable/i);
     expect(error.message).toContain('DATABASE_URL');
@@ -61,10 +53,10 @@ describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
     await store.appendTurn(user.id, thread.id, { role: 'user', content: 'before the outage' });
 
     await proxy.cut();
-    const append = await rejection(store.appendTurn(user.id, thread.id, { role: 'assistant', content: 'during the outage' }));
+    const append = await expectExaiError(store.appendTurn(user.id, thread.id, { role: 'assistant', content: 'during the outage' }));
     expect(append.code).toBe('database_unavailable');
     expect(append.message).not.toMatch(/\n\s+at /);
-    const create = await rejection(store.createThread(user.id, { title: 'lost' }));
+    const create = await expectExaiError(store.createThread(user.id, { title: 'lost' }));
     expect(create.code).toBe('database_unavailable');
 
     await proxy.restore();
