@@ -10,6 +10,8 @@ export interface MemoryCacheOptions {
   maxEntries: number;
   /** Upper bound of the text held, counted in UTF-16 code units. */
   maxBytes: number;
+  /** After how long an unsettled append announcement counts as abandoned (tests shorten it). */
+  announcementStaleMs?: number;
 }
 
 function logName(key: string): string {
@@ -29,7 +31,10 @@ export class MemoryCache implements Cache {
   /** Open append announcements: log key → token → when announced. */
   private readonly pending = new Map<string, Map<string, number>>();
 
+  private readonly staleMs: number;
+
   constructor(options: MemoryCacheOptions) {
+    this.staleMs = options.announcementStaleMs ?? pendingStaleMs;
     this.entries = new LRUCache<string, Entry>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
@@ -53,19 +58,20 @@ export class MemoryCache implements Cache {
     this.entries.delete(`v:${key}`);
   }
 
-  /** True while an append to this log is announced; drops the log when an announcement went stale. */
+  /** True while an append to this log is announced; a stale announcement is discarded with the log. */
   private blockedByPending(key: string): boolean {
     const tokens = this.pending.get(key);
     if (tokens === undefined) return false;
     const now = Date.now();
     for (const [token, since] of tokens) {
-      if (now - since > pendingStaleMs) {
+      if (now - since > this.staleMs) {
         tokens.delete(token);
         this.entries.delete(logName(key));
       }
     }
-    if (tokens.size === 0) this.pending.delete(key);
-    return true;
+    if (tokens.size > 0) return true;
+    this.pending.delete(key);
+    return false;
   }
 
   /** Stores a log; false when it is larger than the whole cache may hold. */
@@ -87,7 +93,7 @@ export class MemoryCache implements Cache {
   }
 
   async fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
-    if (this.pending.has(key)) return false;
+    if (this.blockedByPending(key)) return false;
     const floor = this.floors.get(key);
     if (floor !== undefined && floor > log.entries.length) return false;
     const existing = this.cachedLog(key);
@@ -95,7 +101,7 @@ export class MemoryCache implements Cache {
     return this.storeLog(key, log.head, log.entries.slice(), ttlMs);
   }
 
-  async beginAppend(key: string, _ttlMs: number): Promise<string> {
+  async beginAppend(key: string): Promise<string> {
     const token = randomUUID();
     const tokens = this.pending.get(key) ?? new Map<string, number>();
     tokens.set(token, Date.now());

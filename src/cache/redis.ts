@@ -11,25 +11,27 @@ import { redactUrl } from '../logger.js';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
 import { randomUUID } from 'node:crypto';
 import { floorTtlMs, pendingStaleMs } from './types.js';
-import { appendLogScript, beginAppendScript, dropIfStaleScript, fillLogScript } from './redis-scripts.js';
+import { appendLogScript, beginAppendScript, endAppendScript, fillLogScript } from './redis-scripts.js';
 
 export interface RedisCacheOptions {
   url: string;
   commandTimeoutMs: number;
   logger: Logger;
   keyPrefix?: string;
+  /** After how long an unsettled append announcement counts as abandoned (tests shorten it). */
+  announcementStaleMs?: number;
 }
 
 /** More keys than this awaiting invalidation, and the whole namespace is cleared on recovery instead. */
 const maxPendingInvalidations = 10_000;
 
-type LogKeys = [l: string, f: string, p: string];
+type LogKeys = [l: string, h: string, f: string, p: string];
 
 type LogCommands = {
-  exaiDropIfStale(l: string, p: string, staleMs: number): Promise<number>;
-  exaiFillLog(...args: [...LogKeys, ttl: number, head: string, ...entries: string[]]): Promise<number>;
-  exaiBeginAppend(p: string, token: string, ttl: number): Promise<number>;
-  exaiAppendLog(...args: [...LogKeys, expected: number, ttl: number, floorTtl: number, token: string, ...entries: string[]]): Promise<number>;
+  exaiFillLog(...args: [...LogKeys, ttl: number, staleMs: number, head: string, ...entries: string[]]): Promise<number>;
+  exaiBeginAppend(l: string, h: string, p: string, token: string, staleMs: number): Promise<number>;
+  exaiAppendLog(...args: [...LogKeys, expected: number, ttl: number, floorTtl: number, token: string, staleMs: number, ...entries: string[]]): Promise<number>;
+  exaiEndAppend(l: string, h: string, p: string, token: string, staleMs: number, drop: string): Promise<number>;
 };
 
 export class RedisCache implements Cache {
@@ -38,6 +40,7 @@ export class RedisCache implements Cache {
   private readonly logger: Logger;
   private readonly prefix: string;
   private readonly where: string;
+  private readonly staleMs: number;
   private healthy = false;
   private outageLogged = false;
   private lastError: string | undefined;
@@ -48,11 +51,10 @@ export class RedisCache implements Cache {
   constructor(options: RedisCacheOptions) {
     this.logger = options.logger;
     this.prefix = options.keyPrefix ?? 'exai:';
+    this.staleMs = options.announcementStaleMs ?? pendingStaleMs;
     this.where = redactUrl(options.url) ?? 'REDIS_URL';
     this.client = new Redis(options.url, {
       lazyConnect: true,
-      // Commands issued in the same tick (one per thread of an append batch) share one write.
-      enableAutoPipelining: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: options.commandTimeoutMs,
@@ -60,10 +62,10 @@ export class RedisCache implements Cache {
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       reconnectOnError: () => false,
     }) as Redis & LogCommands;
-    this.client.defineCommand('exaiDropIfStale', { numberOfKeys: 2, lua: dropIfStaleScript });
-    this.client.defineCommand('exaiFillLog', { numberOfKeys: 3, lua: fillLogScript });
-    this.client.defineCommand('exaiBeginAppend', { numberOfKeys: 1, lua: beginAppendScript });
-    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 3, lua: appendLogScript });
+    this.client.defineCommand('exaiFillLog', { numberOfKeys: 4, lua: fillLogScript });
+    this.client.defineCommand('exaiBeginAppend', { numberOfKeys: 3, lua: beginAppendScript });
+    this.client.defineCommand('exaiAppendLog', { numberOfKeys: 4, lua: appendLogScript });
+    this.client.defineCommand('exaiEndAppend', { numberOfKeys: 3, lua: endAppendScript });
     this.client.on('ready', () => void this.recover());
     this.client.on('error', (error: Error) => this.markDown(error.message));
     this.client.on('close', () => this.markDown('connection closed'));
@@ -117,8 +119,8 @@ export class RedisCache implements Cache {
   }
 
   private async dropKey(key: string): Promise<void> {
-    const [l, , p] = this.logKeys(key);
-    await this.client.del(l, p, this.valueKey(key));
+    const [l, h, , p] = this.logKeys(key);
+    await this.client.del(l, h, p, this.valueKey(key));
   }
 
   private async deleteNamespace(): Promise<void> {
@@ -136,7 +138,7 @@ export class RedisCache implements Cache {
 
   private logKeys(key: string): LogKeys {
     const base = `${this.prefix}log:{${key}}`;
-    return [`${base}:l`, `${base}:f`, `${base}:p`];
+    return [`${base}:l`, `${base}:h`, `${base}:f`, `${base}:p`];
   }
 
   /** A write that did not reach Redis: its key must not be trusted after the outage. */
@@ -184,59 +186,49 @@ export class RedisCache implements Cache {
   }
 
   getLog(key: string): Promise<CachedLog | undefined> {
+    // One command: the visible log is whole, and hidden while an append is in flight.
     return this.attempt(async () => {
-      const [l, , p] = this.logKeys(key);
-      // One round trip: the log (always whole, since only scripts change it) and its announcements.
-      const replies = await this.client.pipeline().zcard(p).lrange(l, 0, -1).exec();
-      if (replies === null) return undefined;
-      for (const [error] of replies) if (error) throw error;
-      const announcements = replies[0]![1] as number;
-      const list = replies[1]![1] as string[];
-      if (announcements > 0) {
-        await this.client.exaiDropIfStale(l, p, pendingStaleMs);
-        return undefined;
-      }
-      if (list.length === 0) return undefined;
-      return { head: list[0]!, entries: list.slice(1) };
+      const list = await this.client.lrange(this.logKeys(key)[0], 0, -1);
+      return list.length === 0 ? undefined : { head: list[0]!, entries: list.slice(1) };
     }, undefined);
   }
 
   fillLog(key: string, log: CachedLog, ttlMs: number): Promise<boolean> {
     // A failed fill leaves nothing behind, so it needs no invalidation later.
     return this.attempt(async () => {
-      const stored = await this.client.exaiFillLog(...this.logKeys(key), ttlMs, log.head, ...log.entries);
+      const stored = await this.client.exaiFillLog(...this.logKeys(key), ttlMs, this.staleMs, log.head, ...log.entries);
       return stored === 1;
     }, false);
   }
 
-  beginAppend(key: string, ttlMs: number): Promise<string> {
+  beginAppend(key: string): Promise<string> {
     const token = randomUUID();
     // Unreachable now: the key is remembered and dropped on recovery, which covers this write too.
     return this.attempt(async () => {
-      // Kept at least as long as an announcement takes to go stale, whatever the cache TTL.
-      await this.client.exaiBeginAppend(this.logKeys(key)[2], token, Math.max(ttlMs, 2 * pendingStaleMs));
+      const [l, h, , p] = this.logKeys(key);
+      await this.client.exaiBeginAppend(l, h, p, token, this.staleMs);
       return token;
     }, token, key);
   }
 
   endAppend(key: string, token: string, options: { drop: boolean }): Promise<void> {
     return this.attempt(async () => {
-      const [l, , p] = this.logKeys(key);
-      if (options.drop) await this.client.multi().zrem(p, token).del(l).exec();
-      else await this.client.zrem(p, token);
+      const [l, h, , p] = this.logKeys(key);
+      await this.client.exaiEndAppend(l, h, p, token, this.staleMs, options.drop ? '1' : '0');
     }, undefined, key);
   }
 
   appendLog(key: string, expectedLength: number, entries: string[], ttlMs: number, token = ''): Promise<AppendOutcome> {
     return this.attempt<AppendOutcome>(async () => {
-      const outcome = await this.client.exaiAppendLog(...this.logKeys(key), expectedLength, ttlMs, floorTtlMs, token, ...entries);
+      const outcome = await this.client.exaiAppendLog(...this.logKeys(key), expectedLength, ttlMs, floorTtlMs, token, this.staleMs, ...entries);
       return outcome === 1 ? 'appended' : outcome === 2 ? 'dropped' : 'absent';
     }, 'unavailable', key);
   }
 
   deleteLog(key: string): Promise<void> {
     return this.attempt(async () => {
-      await this.client.del(this.logKeys(key)[0]);
+      const [l, h] = this.logKeys(key);
+      await this.client.del(l, h);
     }, undefined, key);
   }
 

@@ -36,12 +36,12 @@ export interface Cache {
    * Announces a write to the source of truth that will change this log, before
    * it commits. While an announcement is open the log is neither served nor
    * filled (readers go to the database). It is closed by `appendLog` or
-   * `endAppend` with the returned token; one left open by a writer that died
-   * between its commit and its cache update makes readers drop the log once it
-   * is older than `pendingStaleMs`, so a committed turn never hides behind a
-   * stale copy.
+   * `endAppend` with the returned token. One left open by a writer that died
+   * between its commit and its cache update is discarded once older than
+   * `pendingStaleMs`; the log is then filled afresh from the database, so a
+   * committed turn never hides behind a stale copy.
    */
-  beginAppend(key: string, ttlMs: number): Promise<string>;
+  beginAppend(key: string): Promise<string>;
   /**
    * Appends entries when the cached log holds exactly `expectedLength`;
    * otherwise drops the cached log and raises the floor to the new length.

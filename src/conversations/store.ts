@@ -208,7 +208,7 @@ export class ConversationStore {
     const tokens = new Map<string, string>();
     await Promise.all(
       [...keys].map(async (key) => {
-        tokens.set(key, await this.cache.beginAppend(key, this.options.cacheTtlMs));
+        tokens.set(key, await this.cache.beginAppend(key));
       }),
     );
     return tokens;

@@ -8,7 +8,7 @@ import { externalBackends } from '../support/env.js';
 
 interface CacheBackend {
   name: 'memory' | 'redis';
-  open(): Promise<Cache>;
+  open(options?: { announcementStaleMs?: number }): Promise<Cache>;
   /** Removes whatever the suite left behind on a shared server. */
   cleanup(): Promise<void>;
 }
@@ -23,7 +23,7 @@ function entries(count: number, label = 'entry'): string[] {
 function memoryBackend(): CacheBackend {
   return {
     name: 'memory',
-    open: async () => new MemoryCache({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 }),
+    open: async (options = {}) => new MemoryCache({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ...options }),
     cleanup: async () => undefined,
   };
 }
@@ -32,8 +32,8 @@ function redisBackend(url: string): CacheBackend {
   const prefix = uniqueRedisPrefix();
   return {
     name: 'redis',
-    async open() {
-      const cache = new RedisCache({ url, commandTimeoutMs: 1000, logger: silentLogger, keyPrefix: prefix });
+    async open(options = {}) {
+      const cache = new RedisCache({ url, commandTimeoutMs: 1000, logger: silentLogger, keyPrefix: prefix, ...options });
       await cache.connect();
       await waitFor(() => cache.health().status === 'ok', 5000, 'Redis to become ready');
       return cache;
@@ -337,7 +337,7 @@ describe.each(cacheBackends())('cache on $name', (backend) => {
     it('hides an announced log and refuses fills until the append settles it', async () => {
       const k = key('announced');
       await cache.fillLog(k, { head: 'h', entries: ['a', 'b'] }, ttl);
-      const token = await cache.beginAppend(k, ttl);
+      const token = await cache.beginAppend(k);
       expect(typeof token).toBe('string');
       expect(await cache.getLog(k)).toBeUndefined();
       expect(await cache.fillLog(k, { head: 'h', entries: ['a', 'b', 'c'] }, ttl)).toBe(false);
@@ -348,8 +348,8 @@ describe.each(cacheBackends())('cache on $name', (backend) => {
     it('keeps the log hidden while any announcement is still open', async () => {
       const k = key('two-announcements');
       await cache.fillLog(k, { head: 'h', entries: ['a'] }, ttl);
-      const first = await cache.beginAppend(k, ttl);
-      const second = await cache.beginAppend(k, ttl);
+      const first = await cache.beginAppend(k);
+      const second = await cache.beginAppend(k);
       expect(first).not.toBe(second);
       expect(await cache.appendLog(k, 1, ['b'], ttl, first)).toBe('appended');
       expect(await cache.getLog(k)).toBeUndefined();
@@ -363,9 +363,9 @@ describe.each(cacheBackends())('cache on $name', (backend) => {
     it('ends an announcement keeping the log, or dropping it when the write’s outcome is unknown', async () => {
       const k = key('end-append');
       await cache.fillLog(k, { head: 'h', entries: ['a', 'b'] }, ttl);
-      await cache.endAppend(k, await cache.beginAppend(k, ttl), { drop: false });
+      await cache.endAppend(k, await cache.beginAppend(k), { drop: false });
       expect(await cache.getLog(k)).toEqual({ head: 'h', entries: ['a', 'b'] });
-      await cache.endAppend(k, await cache.beginAppend(k, ttl), { drop: true });
+      await cache.endAppend(k, await cache.beginAppend(k), { drop: true });
       expect(await cache.getLog(k)).toBeUndefined();
       // Dropping sets no floor: the next read from the source of truth fills it.
       expect(await cache.fillLog(k, { head: 'h', entries: ['a', 'b'] }, ttl)).toBe(true);
@@ -374,7 +374,7 @@ describe.each(cacheBackends())('cache on $name', (backend) => {
 
     it('blocks a fill of an absent log while announced, and the append then sets the floor', async () => {
       const k = key('announced-absent');
-      const token = await cache.beginAppend(k, ttl);
+      const token = await cache.beginAppend(k);
       expect(await cache.fillLog(k, { head: 'h', entries: ['a'] }, ttl)).toBe(false);
       expect(await cache.appendLog(k, 1, ['b'], ttl, token)).toBe('absent');
       expect(await cache.fillLog(k, { head: 'h', entries: ['a'] }, ttl)).toBe(false);
@@ -460,5 +460,27 @@ describe('MemoryCache bounds', () => {
     await cache.close();
     expect(await cache.get('a')).toBeUndefined();
     expect(await cache.fillLog('log', { head: 'h', entries: ['1'] }, ttl)).toBe(true);
+  });
+});
+
+describe.each(cacheBackends())('abandoned announcements on $name', (backend) => {
+  let cache: Cache;
+  beforeAll(async () => {
+    cache = await backend.open({ announcementStaleMs: 300 });
+  });
+  afterAll(async () => {
+    await cache?.close();
+    await backend.cleanup();
+  });
+
+  it('keeps a log whose writer died mid-append hidden, then lets it be filled afresh', async () => {
+    await cache.fillLog('abandoned', { head: 'h', entries: ['a', 'b'] }, ttl);
+    await cache.beginAppend('abandoned'); // the writer commits 'c' and dies before telling the cache
+    expect(await cache.getLog('abandoned')).toBeUndefined();
+    expect(await cache.fillLog('abandoned', { head: 'h', entries: ['a', 'b', 'c'] }, ttl)).toBe(false);
+    await sleep(400);
+    expect(await cache.getLog('abandoned')).toBeUndefined(); // never the stale two-entry copy
+    expect(await cache.fillLog('abandoned', { head: 'h', entries: ['a', 'b', 'c'] }, ttl)).toBe(true);
+    expect(await cache.getLog('abandoned')).toEqual({ head: 'h', entries: ['a', 'b', 'c'] });
   });
 });
