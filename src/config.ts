@@ -298,6 +298,3 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
     },
   };
 }
-
-/** The names of every setting, for docs and `exai config` style listings. */
-export const settingNames = Object.keys(specs) as (keyof Specs)[];

@@ -21,11 +21,6 @@ export function userClaims(userId: string): string {
 
 const becomeUserSql = "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)";
 
-/** Switches an open transaction to the given user; row-level security applies from here on. */
-export async function becomeUser(tx: Queryable, userId: string): Promise<void> {
-  await tx.query(becomeUserSql, [userClaims(userId)]);
-}
-
 /** Runs `fn` in a transaction as role `authenticated` with the user's claims. */
 export function asUser<T>(db: Database, userId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   const claims = userClaims(userId);
