@@ -12,7 +12,6 @@ export type ErrorCode =
   | 'database_error'
   | 'embedded_database_busy'
   | 'server_unreachable'
-  | 'conflict'
   | 'internal';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
@@ -24,7 +23,6 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   database_error: 500,
   embedded_database_busy: 409,
   server_unreachable: 502,
-  conflict: 409,
   internal: 500,
 };
 

@@ -26,13 +26,15 @@ export function createLogger(level: LogLevel, destination: NodeJS.WritableStream
   return pino({ level, base: { name: 'exai' }, redact: { paths: redactedPaths, censor: '[redacted]' } }, stream);
 }
 
-/** A connection string fit for logs and messages: user and password removed. */
+/** A connection string fit for logs and messages: user, password and query (which may carry one) removed. */
 export function redactUrl(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   try {
     const url = new URL(text);
     url.username = '';
     url.password = '';
+    url.search = '';
+    url.hash = '';
     return url.toString();
   } catch {
     return '[unparseable URL]';

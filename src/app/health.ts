@@ -21,6 +21,13 @@ export interface HealthReport {
 
 const databaseCheckTimeoutMs = 2000;
 
+function failureReason(error: unknown): string {
+  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,20}$/.test(code)) return code;
+  return error instanceof Error && error.message.startsWith('no answer within') ? 'timeout' : 'error';
+}
+
 async function checkDatabase(db: Database): Promise<ComponentHealth> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
@@ -33,7 +40,8 @@ async function checkDatabase(db: Database): Promise<ComponentHealth> {
     ]);
     return { status: 'ok', backend: db.kind, latency_ms: Math.round((performance.now() - started) * 100) / 100 };
   } catch (error) {
-    return { status: 'down', backend: db.kind, detail: (error as Error).message };
+    // /health answers anyone: a short reason, never the error text (which names the server).
+    return { status: 'down', backend: db.kind, detail: `unreachable (${failureReason(error)})` };
   } finally {
     clearTimeout(timer);
   }

@@ -138,6 +138,11 @@ export class MemoryCache implements Cache {
     this.entries.delete(logName(key));
   }
 
+  async invalidateLog(key: string): Promise<void> {
+    this.entries.delete(logName(key));
+    this.floors.set(key, Number.MAX_SAFE_INTEGER);
+  }
+
   health(): CacheHealth {
     return { backend: 'memory', status: 'ok' };
   }

@@ -232,6 +232,13 @@ export class RedisCache implements Cache {
     }, undefined, key);
   }
 
+  invalidateLog(key: string): Promise<void> {
+    return this.attempt(async () => {
+      const [l, h, f] = this.logKeys(key);
+      await this.client.multi().del(l, h).set(f, Number.MAX_SAFE_INTEGER, 'PX', floorTtlMs).exec();
+    }, undefined, key);
+  }
+
   health(): CacheHealth {
     if (this.healthy) return { backend: 'redis', status: 'ok' };
     return { backend: 'redis', status: 'degraded', detail: `Redis unavailable: ${this.lastError ?? 'connecting'}` };

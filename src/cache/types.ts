@@ -51,6 +51,12 @@ export interface Cache {
   /** Closes an announcement without appending; `drop` also removes the log (the write's outcome is unknown). */
   endAppend(key: string, token: string, options: { drop: boolean }): Promise<void>;
   deleteLog(key: string): Promise<void>;
+  /**
+   * Drops the log after a change that is not an append (a status change, a
+   * deletion) and refuses fills for a while, so a reader that loaded the old
+   * state before the change cannot put it back.
+   */
+  invalidateLog(key: string): Promise<void>;
 
   health(): CacheHealth;
   close(): Promise<void>;

@@ -33,8 +33,9 @@ function cacheKey(userId: string, threadId: string): string {
   return `thread:${userId}:${threadId}`;
 }
 
-function encodeCursor(thread: ThreadSummary): string {
-  return Buffer.from(JSON.stringify([thread.updatedAt, thread.id])).toString('base64url');
+/** The position after a listed row: its exact (microsecond) updated_at as Postgres wrote it, and its id. */
+function encodeCursor(position: string, id: string): string {
+  return Buffer.from(JSON.stringify([position, id])).toString('base64url');
 }
 
 function decodeCursor(cursor: string): [string, string] {
@@ -138,7 +139,8 @@ export class ConversationStore {
     const cursor = options.before === undefined ? undefined : decodeCursor(options.before);
     const rows = await asUser(this.db, userId, (tx) =>
       tx.query(
-        `SELECT ${threadColumns} FROM exai.conversations
+        `SELECT ${threadColumns}, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position
+           FROM exai.conversations
           WHERE ($1::text IS NULL OR status = $1)
             AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2::timestamptz, $3::uuid))
           ORDER BY updated_at DESC, id DESC
@@ -148,7 +150,8 @@ export class ConversationStore {
     );
     const threads = rows.rows.slice(0, limit).map(toThreadSummary);
     const page: ThreadPage = { threads };
-    if (rows.rows.length > limit) page.nextCursor = encodeCursor(threads[threads.length - 1]!);
+    const last = rows.rows[limit - 1];
+    if (rows.rows.length > limit && last !== undefined) page.nextCursor = encodeCursor(String(last.position), String(last.id));
     return page;
   }
 
@@ -180,7 +183,7 @@ export class ConversationStore {
     const result = await asUser(this.db, userId, (tx) =>
       tx.query(`UPDATE exai.conversations SET status = $2, updated_at = now() WHERE id = $1 RETURNING ${threadColumns}`, [id, status]),
     );
-    await this.cache.deleteLog(cacheKey(userId, id));
+    await this.cache.invalidateLog(cacheKey(userId, id));
     const row = result.rows[0];
     if (row === undefined) throw threadNotFound(id);
     return toThreadSummary(row);
@@ -189,7 +192,7 @@ export class ConversationStore {
   async deleteThread(userId: string, threadId: string): Promise<void> {
     const id = parseThreadId(threadId);
     const result = await asUser(this.db, userId, (tx) => tx.query('DELETE FROM exai.conversations WHERE id = $1', [id]));
-    await this.cache.deleteLog(cacheKey(userId, id));
+    await this.cache.invalidateLog(cacheKey(userId, id));
     if (result.affectedRows === 0) throw threadNotFound(id);
   }
 

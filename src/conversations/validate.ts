@@ -8,18 +8,37 @@ import { ExaiError } from '../errors.js';
 import { isUuid } from '../db/session.js';
 import { turnRoles, type NewThread, type NewTurn } from './types.js';
 
-// Postgres text and jsonb cannot hold NUL characters.
+// Postgres text and jsonb cannot hold NUL characters, nor halves of UTF-16 surrogate pairs.
 const nulPattern = new RegExp(String.fromCharCode(0));
+const storableMessage = 'must be valid Unicode text without NUL (\\u0000) characters';
 
-const text = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine((value) => !nulPattern.test(value), 'must not contain NUL (\\u0000) characters');
+function storable(value: string): boolean {
+  return !nulPattern.test(value) && (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
 
-const metadata = z
-  .record(z.string(), z.unknown())
-  .refine((value) => !JSON.stringify(value).includes('\\u0000'), 'must not contain NUL (\\u0000) characters');
+const anyText = z.string().refine(storable, storableMessage);
+const text = (max: number) => z.string().max(max, `must be at most ${max} characters`).refine(storable, storableMessage);
+
+const maxMetadataBytes = 64 * 1024;
+/** Every string (and key) inside a JSON value is storable. */
+function storableJson(value: unknown): boolean {
+  if (typeof value === 'string') return storable(value);
+  if (Array.isArray(value)) return value.every(storableJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, inner]) => storable(key) && storableJson(inner));
+  }
+  return true;
+}
+
+const metadata = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  if (!storableJson(value)) ctx.addIssue({ code: 'custom', message: storableMessage });
+  else if (Buffer.byteLength(JSON.stringify(value), 'utf8') > maxMetadataBytes) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${maxMetadataBytes} bytes as JSON` });
+  }
+});
+
+// Token counts are stored as Postgres integers.
+const tokenCount = z.number().int('must be a whole number').min(0, 'must not be negative').max(2_147_483_647, 'must be below 2^31');
 
 const newThreadSchema = z
   .object({
@@ -33,14 +52,14 @@ const newThreadSchema = z
 const newTurnSchema = z
   .object({
     role: z.enum(turnRoles, { message: `must be one of ${turnRoles.join(', ')}` }),
-    content: z.string().refine((value) => !nulPattern.test(value), 'must not contain NUL (\\u0000) characters'),
+    content: anyText,
     toolName: text(100).optional(),
     provider: text(100).optional(),
     model: text(200).optional(),
-    reasoningContent: z.string().refine((value) => !nulPattern.test(value), 'must not contain NUL (\\u0000) characters').optional(),
+    reasoningContent: anyText.optional(),
     files: z.array(text(4096)).max(1000, 'must list at most 1000 files').optional(),
-    inputTokens: z.number().int().min(0).optional(),
-    outputTokens: z.number().int().min(0).optional(),
+    inputTokens: tokenCount.optional(),
+    outputTokens: tokenCount.optional(),
     idempotencyKey: text(200).min(1, 'must not be empty').optional(),
     metadata: metadata.optional(),
   })

@@ -46,7 +46,8 @@ export function toDatabaseError(error: unknown, where: string): ExaiError {
     return new ExaiError(
       'database_unavailable',
       `The database is unavailable (${code ?? (error as Error).message}) at ${where}. ` +
-        'Check that it is running and that DATABASE_URL points at it; the call was not applied.',
+        'Check that it is running and that DATABASE_URL points at it. A write may or may not have been applied: ' +
+        'retrying it with the same idempotency key is safe.',
       { cause: error },
     );
   }

@@ -158,6 +158,16 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     expect(role.message).toContain('role: must be one of system, user, assistant, tool');
     const nul = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'a\u0000b' }));
     expect(nul.message).toContain('NUL');
+    const loneSurrogate = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'broken \ud800 pair' }));
+    expect(loneSurrogate.message).toContain('content: must be valid Unicode text');
+    const surrogateInMetadata = await expectExaiError(
+      store.appendTurn(alice, thread.id, { role: 'user', content: 'x', metadata: { note: ['ok', '\udc00'] } }),
+    );
+    expect(surrogateInMetadata.code).toBe('invalid_argument');
+    const hugeMetadata = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'x', metadata: { blob: 'x'.repeat(70_000) } }));
+    expect(hugeMetadata.message).toContain('metadata: must be at most 65536 bytes');
+    const tokens = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'x', inputTokens: 2 ** 31 }));
+    expect(tokens.message).toContain('inputTokens: must be below 2^31');
     const extra = await expectExaiError(store.appendTurn(alice, thread.id, { role: 'user', content: 'x', colour: 'blue' }));
     expect(extra.code).toBe('invalid_argument');
     expect((await store.loadThread(alice, thread.id)).turnCount).toBe(0);
@@ -181,6 +191,25 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     const others = await store.listThreads(bob, { limit: 200 });
     expect(others.threads.some((thread) => created.includes(thread.id))).toBe(false);
     const badCursor = await expectExaiError(store.listThreads(fresh.id, { before: 'garbage' }));
+
+    // Threads updated microseconds apart (as concurrent creates are) are each listed exactly once.
+    const dense = await ensureUser(database.db, 'dense');
+    await asService(database.db, (tx) =>
+      tx.query(
+        `INSERT INTO exai.conversations (owner_id, title, updated_at)
+         SELECT $1, 'd' || g, timestamptz '2026-01-01 00:00:00.000100+00' + g * interval '100 microseconds'
+           FROM generate_series(1, 6) g`,
+        [dense.id],
+      ),
+    );
+    const seen: string[] = [];
+    let before: string | undefined;
+    do {
+      const page = await store.listThreads(dense.id, before === undefined ? { limit: 1 } : { limit: 1, before });
+      seen.push(...page.threads.map((thread) => thread.title ?? ''));
+      before = page.nextCursor;
+    } while (before !== undefined);
+    expect(seen).toEqual(['d6', 'd5', 'd4', 'd3', 'd2', 'd1']);
     expect(badCursor.code).toBe('invalid_argument');
   });
 
@@ -242,6 +271,34 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     } finally {
       await freshCache.close();
       store = new ConversationStore(db, cache, options, silentLogger);
+    }
+  });
+
+  it('never lets a load that raced a deletion or an archiving put the old thread back in the cache', async () => {
+    // The same cache, with fills that arrive late, as over a slow network: the racing load read the
+    // old state, the change commits and invalidates, and only then does the old copy reach the cache.
+    const lateFills = new Proxy(cache, {
+      get(target, property) {
+        if (property === 'fillLog') {
+          return async (...args: Parameters<Cache['fillLog']>) => {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            return target.fillLog(...args);
+          };
+        }
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const racingStore = new ConversationStore(database.db, lateFills, options, silentLogger);
+    for (const change of ['archive', 'delete'] as const) {
+      const thread = await store.createThread(alice, {});
+      await store.appendTurn(alice, thread.id, { role: 'user', content: 'soon changed' });
+      expect((await racingStore.loadThread(alice, thread.id)).status).toBe('active'); // its fill is on the way
+      if (change === 'archive') await store.setStatus(alice, thread.id, 'archived');
+      else await store.deleteThread(alice, thread.id);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the late fill has been tried by now
+      if (change === 'archive') expect((await store.loadThread(alice, thread.id)).status).toBe('archived');
+      else expect((await expectExaiError(store.loadThread(alice, thread.id))).code).toBe('not_found');
     }
   });
 
