@@ -2,11 +2,15 @@
  * The embedded database belongs to one process. Real processes: a server, a
  * second server, CLI commands beside it, servers racing, an owner killed -9.
  */
-import { rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Thread, ThreadPage, ThreadSummary } from '../../src/conversations/types.js';
 import { loadMigrations } from '../../src/db/migrate.js';
-import { ownerApi, preparedHome, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { waitFor } from '../support/backends.js';
+import { cleanEnv, exaiBin, ownerApi, preparedHome, runCli, startServe, type ServeProcess } from '../support/cli.js';
 
 describe('embedded database ownership', () => {
   const homes: string[] = [];
@@ -126,5 +130,55 @@ describe('embedded database ownership', () => {
     const migrated = await runCli(['migrate', '--json'], { EXAI_HOME: fresh });
     expect(migrated.code).toBe(0);
     expect(JSON.parse(migrated.stdout)).toMatchObject({ current: loadMigrations().length, pending: [], via: 'direct' });
+  });
+});
+
+describe('embedded database ownership across network namespaces', () => {
+  // Two containers sharing one volume do not share abstract sockets: the socket file in EXAI_HOME must hold.
+  const canUnshare = (() => {
+    try {
+      execFileSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+
+  it.runIf(canUnshare)('refuses a second server started in another network namespace', async () => {
+    const exaiHome = await preparedHome();
+    try {
+      const first = await startServe({ EXAI_HOME: exaiHome });
+      try {
+        const second = spawnSync('unshare', ['-n', process.execPath, exaiBin, 'serve'], {
+          env: cleanEnv({ EXAI_HOME: exaiHome }),
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(second.status).toBe(1);
+        expect(second.stderr).toContain('already owns the embedded database');
+      } finally {
+        await first.stop();
+      }
+    } finally {
+      rmSync(exaiHome, { recursive: true, force: true });
+    }
+  });
+
+  it('reclaims a socket file left behind by a crashed owner', async () => {
+    const exaiHome = await preparedHome();
+    try {
+      // A socket file nobody listens on, as an owner killed with SIGKILL leaves it.
+      const socketFile = path.join(exaiHome, 'owner.sock');
+      const squatter = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socketFile)})`]);
+      await waitFor(() => existsSync(socketFile), 5000, 'the socket file');
+      squatter.kill('SIGKILL');
+      await once(squatter, 'exit');
+      expect(existsSync(socketFile)).toBe(true);
+      const server = await startServe({ EXAI_HOME: exaiHome });
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      await server.stop();
+    } finally {
+      rmSync(exaiHome, { recursive: true, force: true });
+    }
   });
 });
