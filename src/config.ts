@@ -27,6 +27,8 @@ export interface Config {
     url: string | undefined;
     poolMax: number;
     connectTimeoutMs: number;
+    /** A statement without an answer for this long fails (a silent network drop must not hang calls). */
+    queryTimeoutMs: number;
   };
   redis: {
     /** Unset means the in-process cache. */
@@ -152,6 +154,7 @@ const specs = {
   ),
   DATABASE_POOL_MAX: spec(integer(1, 1000), '10', '10'),
   DATABASE_CONNECT_TIMEOUT: spec(duration(100, 600_000), '5s', '5s'),
+  DATABASE_QUERY_TIMEOUT: spec(duration(100, 3_600_000), '30s', '30s'),
   REDIS_URL: spec(urlWithSchemes(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0'),
   REDIS_COMMAND_TIMEOUT: spec(duration(10, 60_000), '500ms', '500ms'),
   EXAI_HOST: spec(z.string().min(1, 'must not be empty'), '127.0.0.1', '127.0.0.1'),
@@ -276,6 +279,7 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       url: value.DATABASE_URL,
       poolMax: value.DATABASE_POOL_MAX,
       connectTimeoutMs: value.DATABASE_CONNECT_TIMEOUT,
+      queryTimeoutMs: value.DATABASE_QUERY_TIMEOUT,
     },
     redis: { url: value.REDIS_URL, commandTimeoutMs: value.REDIS_COMMAND_TIMEOUT },
     http: { host: value.EXAI_HOST, port: value.EXAI_PORT },

@@ -46,6 +46,8 @@ export class RedisCache implements Cache {
   private lastError: string | undefined;
   private readonly pending = new Set<string>();
   private pendingOverflow = false;
+  /** Identity of the Redis server process last seen. */
+  private runId: string | undefined;
   private closed = false;
 
   constructor(options: RedisCacheOptions) {
@@ -92,6 +94,11 @@ export class RedisCache implements Cache {
 
   private async recover(): Promise<void> {
     try {
+      // A Redis that restarted (from a snapshot) or failed over to a replica may have lost writes made
+      // since: nothing it holds for us can be trusted, whatever this process noticed.
+      const runId = /run_id:(\w+)/.exec(await this.client.info('server'))?.[1];
+      if (this.runId !== undefined && runId !== this.runId) this.pendingOverflow = true;
+      this.runId = runId;
       // Writes may keep failing over into `pending` while this runs: drain until it stays empty.
       while (this.pendingOverflow || this.pending.size > 0) {
         if (this.pendingOverflow) {

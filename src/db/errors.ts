@@ -26,7 +26,7 @@ export function isUnavailableError(error: unknown): boolean {
   const code = errorCode(error);
   if (code !== undefined && (unavailableCodes.has(code) || code.startsWith('08'))) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|timeout expired|Client has encountered a connection error|connect ETIMEDOUT/i.test(message);
+  return /Connection terminated|timeout expired|Query read timeout|Client has encountered a connection error|connect ETIMEDOUT/i.test(message);
 }
 
 /** SQLSTATE of a Postgres error, for the callers that branch on one. */

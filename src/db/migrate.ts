@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Database, Queryable } from './types.js';
+import { sqlState } from './errors.js';
 
 export interface Migration {
   version: number;
@@ -97,9 +98,17 @@ async function appliedVersions(tx: Queryable): Promise<AppliedMigration[]> {
 function explainFailure(migration: Migration, error: unknown): ExaiError {
   if (error instanceof ExaiError && error.code === 'database_unavailable') return error;
   const message = error instanceof Error ? error.message : String(error);
-  const hint = /extension "vector"|vector\.control/.test(message)
+  const denied = sqlState(error) === '42501';
+  const advice = (error as { cause?: { hint?: string } }).cause?.hint;
+  const hint = /extension "vector"|vector\.control/.test(message) && !denied
     ? ' pgvector is not installed on this PostgreSQL server: install it (scripts/install-pgvector.sh builds it on Debian) or use a provider that ships it, such as Supabase.'
-    : '';
+    : /extension "vector"/.test(message) || /CREATE EXTENSION/i.test(message)
+      ? ' Creating the pgvector extension needs a superuser here: ask an administrator to run CREATE EXTENSION vector; in this database.'
+      : denied && advice !== undefined
+        ? ` ${advice}`
+        : denied
+          ? ' The connecting role lacks a privilege the migration needs; run it once as the database owner or an administrator.'
+          : '';
   return new ExaiError('database_error', `Migration ${migration.name} failed and was rolled back: ${message}.${hint}`, {
     cause: error,
   });

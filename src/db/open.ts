@@ -21,6 +21,7 @@ export function openDatabase(config: Config, logger: Logger): Promise<Database> 
       url: config.database.url,
       poolMax: config.database.poolMax,
       connectTimeoutMs: config.database.connectTimeoutMs,
+      queryTimeoutMs: config.database.queryTimeoutMs,
       logger,
     });
   }

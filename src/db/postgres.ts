@@ -13,6 +13,8 @@ export interface PostgresOptions {
   url: string;
   poolMax: number;
   connectTimeoutMs: number;
+  /** Client-side: a query without an answer for this long fails and its connection is dropped. */
+  queryTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -44,6 +46,9 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     connectionString: options.url,
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,
+    query_timeout: options.queryTimeoutMs ?? 30_000,
+    // Notice a peer that vanished without closing the connection.
+    keepAlive: true,
     idleTimeoutMillis: 30_000,
     application_name: 'exai',
   });

@@ -5,7 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate, migrationStatus } from '../../src/db/migrate.js';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/types.js';
+import pg from 'pg';
 import { ExaiError } from '../../src/errors.js';
+import { asUser } from '../../src/db/session.js';
+import { ensureUser } from '../../src/users/users.js';
 import { createPostgresDatabase, silentLogger, storageBackends, type TestDatabase } from '../support/backends.js';
 import { externalBackends } from '../support/env.js';
 
@@ -110,6 +113,40 @@ describe.runIf(externalBackends() !== undefined)('migrations on a fresh PostgreS
       expect(versions.rows.map((row) => row.version)).toEqual([1]);
     } finally {
       rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('migrates as a database owner that is not a superuser, once an administrator created pgvector', async () => {
+    const external = externalBackends()!;
+    const admin = new pg.Client({ connectionString: external.databaseUrl });
+    await admin.connect();
+    const role = `exai_owner_${Math.random().toString(16).slice(2, 10)}`;
+    const name = `exai_test_${role}`;
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN CREATEROLE`);
+      await admin.query(`CREATE DATABASE ${name} OWNER ${role}`);
+      const url = new URL(external.databaseUrl);
+      url.pathname = `/${name}`;
+      const asAdmin = new pg.Client({ connectionString: url.toString() });
+      await asAdmin.connect();
+      await asAdmin.query('CREATE EXTENSION IF NOT EXISTS vector');
+      await asAdmin.end();
+      url.username = role;
+      const owner = await openPostgres({ url: url.toString(), poolMax: 2, connectTimeoutMs: 5000, logger: silentLogger });
+      pools.push(owner);
+      await migrate(owner);
+      const user = await ensureUser(owner, 'limited');
+      const thread = await asUser(owner, user.id, (tx) => tx.query<{ id: string }>('INSERT INTO exai.conversations DEFAULT VALUES RETURNING id'));
+      expect(thread.rows).toHaveLength(1);
+      const other = await ensureUser(owner, 'other');
+      const seen = await asUser(owner, other.id, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.conversations'));
+      expect(seen.rows[0]!.n).toBe(0);
+      await owner.close();
+      pools.splice(pools.indexOf(owner), 1);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
     }
   });
 });

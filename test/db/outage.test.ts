@@ -25,7 +25,7 @@ describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
     const through = new URL(database.location);
     through.hostname = '127.0.0.1';
     through.port = String(proxy.port);
-    proxied = await openPostgres({ url: through.toString(), poolMax: 4, connectTimeoutMs: 1000, logger: silentLogger });
+    proxied = await openPostgres({ url: through.toString(), poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 800, logger: silentLogger });
   });
 
   afterAll(async () => {
@@ -71,5 +71,22 @@ describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
     expect(after.turn.seq).toBe(2);
     const loaded = await store.loadThread(user.id, thread.id);
     expect(loaded.turns.map((turn) => turn.content)).toEqual(['before the outage', 'after the outage']);
+  });
+
+  it('fails calls instead of hanging when the network goes silent, and recovers', async () => {
+    const user = await ensureUser(proxied, 'silent');
+    const store = new ConversationStore(proxied, new MemoryCache({ maxEntries: 100, maxBytes: 1 << 20 }), { cacheTtlMs: 60_000, maxMessageBytes: 1 << 20, maxThreadDepth: 10 }, silentLogger);
+    const thread = await store.createThread(user.id, {});
+    proxy.silence(true);
+    const started = Date.now();
+    const failed = await expectExaiError(store.appendTurn(user.id, thread.id, { role: 'user', content: 'into the void', idempotencyKey: 'void-1' }));
+    expect(failed.code).toBe('database_unavailable');
+    expect(Date.now() - started).toBeLessThan(5000);
+    proxy.silence(false);
+    await proxy.cut(); // the connections that saw the silence are useless now; new ones are made
+    await proxy.restore();
+    const retried = await store.appendTurn(user.id, thread.id, { role: 'user', content: 'into the void', idempotencyKey: 'void-1' });
+    expect(retried.turn.seq).toBe(1);
+    expect((await store.loadThread(user.id, thread.id)).turnCount).toBe(1);
   });
 });

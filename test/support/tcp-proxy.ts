@@ -10,12 +10,15 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Accepts connections again on the same port. */
   restore(): Promise<void>;
+  /** Keeps connections open but lets nothing through (true), or lets bytes through again (false). */
+  silence(on: boolean): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
+  let silenced = false;
   let port = 0;
 
   const listen = () =>
@@ -32,8 +35,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         };
         client.on('error', drop).on('close', drop);
         upstream.on('error', drop).on('close', drop);
-        client.pipe(upstream);
-        upstream.pipe(client);
+        // Bytes cross only while the link is up; a silenced link swallows them, like a dead network.
+        client.on('data', (chunk: Buffer) => {
+          if (!silenced) upstream.write(chunk);
+        });
+        upstream.on('data', (chunk: Buffer) => {
+          if (!silenced) client.write(chunk);
+        });
       });
       created.once('error', reject);
       created.listen(port, '127.0.0.1', () => {
@@ -59,6 +67,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     cut: stop,
     restore: listen,
+    silence(on: boolean) {
+      silenced = on;
+    },
     close: stop,
   };
 }

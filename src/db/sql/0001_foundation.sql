@@ -9,13 +9,14 @@ BEGIN
   FOREACH wanted IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = wanted) THEN
       BEGIN
-        IF wanted = 'service_role' THEN
-          EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT BYPASSRLS', wanted);
-        ELSE
-          EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', wanted);
-        END IF;
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;
+        -- No BYPASSRLS (only a superuser may grant it): the service policies below let service_role through.
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', wanted);
+      EXCEPTION
+        WHEN duplicate_object OR unique_violation THEN
+          NULL;
+        WHEN insufficient_privilege THEN
+          RAISE EXCEPTION 'role % is missing and % may not create it', wanted, current_user
+            USING HINT = format('Ask an administrator to run: CREATE ROLE %I NOLOGIN NOINHERIT; GRANT %I TO %I;', wanted, wanted, current_user);
       END;
     END IF;
     -- The connecting role switches to these per transaction, so it must be a member.
@@ -173,7 +174,7 @@ CREATE POLICY messages_update_own ON exai.messages FOR UPDATE TO authenticated
 CREATE POLICY messages_delete_own ON exai.messages FOR DELETE TO authenticated
   USING (owner_id = (SELECT auth.uid()));
 
--- The service role bypasses RLS on Supabase; these keep it working where the role was made without BYPASSRLS.
+-- The service role bypasses RLS on Supabase; elsewhere it is made without BYPASSRLS and these let it through.
 CREATE POLICY users_service ON exai.users FOR ALL TO service_role USING (true) WITH CHECK (true);
 CREATE POLICY conversations_service ON exai.conversations FOR ALL TO service_role USING (true) WITH CHECK (true);
 CREATE POLICY messages_service ON exai.messages FOR ALL TO service_role USING (true) WITH CHECK (true);
