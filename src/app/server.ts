@@ -43,9 +43,10 @@ function busyError(home: string, holder: LockHolder): ExaiError {
   );
 }
 
-function displayHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
+/** The URL a local client uses to reach a server listening on host:port (0.0.0.0 and :: mean this machine). */
+export function localUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${port}`;
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -72,7 +73,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
-    const url = `http://${displayHost(config.http.host)}:${port}`;
+    const url = localUrl(config.http.host, port);
     writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString() });
     logger.info({ url, database: services.db.kind, cache: services.cache.backend, home: embedded ? config.home : undefined }, 'exai is serving');
     const running = services;

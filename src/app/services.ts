@@ -11,7 +11,7 @@ import { ExaiError } from '../errors.js';
 import { openDatabase } from '../db/open.js';
 import type { Database } from '../db/types.js';
 import type { Logger } from '../logger.js';
-import { ensureUser, type User } from '../users/users.js';
+import { ensureUser, findUserByHandle, type User } from '../users/users.js';
 import { checkHealth, type HealthReport } from './health.js';
 
 export interface Services {
@@ -22,6 +22,8 @@ export interface Services {
   conversations: ConversationStore;
   /** The user that local mode and stdio act as (EXAI_USER). */
   localUser: User;
+  /** The id of the user with this handle; the local user when none is named. */
+  userIdFor(handle: string | undefined): Promise<string>;
   startedAt: number;
   health(): Promise<HealthReport>;
   close(): Promise<void>;
@@ -69,6 +71,12 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       cache,
       conversations,
       localUser,
+      async userIdFor(handle) {
+        if (handle === undefined || handle === localUser.handle) return localUser.id;
+        const user = await findUserByHandle(db, handle);
+        if (user === undefined) throw new ExaiError('not_found', `No user with handle ${JSON.stringify(handle)}.`);
+        return user.id;
+      },
       startedAt,
       health: () => checkHealth(db, openCacheRef, startedAt),
       async close() {

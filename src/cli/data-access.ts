@@ -13,7 +13,6 @@ import type { Logger } from '../logger.js';
 import { isLock, OwnerLock } from '../embedded/owner-lock.js';
 import { readOwnerInfo, type OwnerInfo } from '../embedded/owner-info.js';
 import { createServices, type Services } from '../app/services.js';
-import { findUserByHandle } from '../users/users.js';
 
 export interface ListOptions {
   limit?: number;
@@ -29,19 +28,13 @@ export interface DataAccess {
 class DirectAccess implements DataAccess {
   constructor(private readonly services: Services) {}
 
-  private async userId(handle: string | undefined): Promise<string> {
-    if (handle === undefined || handle === this.services.localUser.handle) return this.services.localUser.id;
-    const user = await findUserByHandle(this.services.db, handle);
-    if (user === undefined) throw new ExaiError('not_found', `No user with handle ${JSON.stringify(handle)}.`);
-    return user.id;
-  }
 
   async listThreads(handle: string | undefined, options: ListOptions): Promise<ThreadPage> {
-    return this.services.conversations.listThreads(await this.userId(handle), options);
+    return this.services.conversations.listThreads(await this.services.userIdFor(handle), options);
   }
 
   async loadThread(handle: string | undefined, id: string): Promise<Thread> {
-    return this.services.conversations.loadThread(await this.userId(handle), id);
+    return this.services.conversations.loadThread(await this.services.userIdFor(handle), id);
   }
 }
 

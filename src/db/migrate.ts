@@ -88,11 +88,37 @@ export function loadMigrations(folder = migrationsFolder()): Migration[] {
   return migrations;
 }
 
-async function appliedVersions(tx: Queryable): Promise<AppliedMigration[]> {
-  const result = await tx.query<{ version: number; description: string; applied_at: Date }>(
-    'SELECT version, description, applied_at FROM exai.schema_version ORDER BY version',
+async function appliedVersions(tx: Queryable): Promise<(AppliedMigration & { checksum: string })[]> {
+  const result = await tx.query<{ version: number; description: string; applied_at: Date; checksum: string }>(
+    'SELECT version, description, applied_at, checksum FROM exai.schema_version ORDER BY version',
   );
-  return result.rows.map((row) => ({ version: row.version, description: row.description, appliedAt: row.applied_at }));
+  return result.rows.map((row) => ({
+    version: row.version,
+    description: row.description,
+    appliedAt: row.applied_at,
+    checksum: row.checksum,
+  }));
+}
+
+/**
+ * Refuses a schema newer than this exai knows (a newer version migrated it),
+ * and warns about applied migrations whose file has changed since.
+ */
+function checkApplied(applied: (AppliedMigration & { checksum: string })[], migrations: Migration[], logger?: Logger): void {
+  const latest = migrations.at(-1)?.version ?? 0;
+  const newest = applied.at(-1)?.version ?? 0;
+  if (newest > latest) {
+    throw new ExaiError(
+      'database_error',
+      `The database schema is at version ${newest}, newer than this exai knows (${latest}): a newer exai migrated it. Upgrade exai.`,
+    );
+  }
+  for (const row of applied) {
+    const known = migrations.find((migration) => migration.version === row.version);
+    if (known !== undefined && known.checksum !== row.checksum) {
+      logger?.warn({ version: row.version, migration: known.name }, 'an applied migration has changed since it ran; the database keeps the old one');
+    }
+  }
 }
 
 function explainFailure(migration: Migration, error: unknown): ExaiError {
@@ -128,7 +154,9 @@ export async function migrate(
       const done = await db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
         await tx.exec(bootstrapSql);
-        const versions = new Set((await appliedVersions(tx)).map((row) => row.version));
+        const rows = await appliedVersions(tx);
+        checkApplied(rows, migrations, logger);
+        const versions = new Set(rows.map((row) => row.version));
         const next = migrations.find((migration) => !versions.has(migration.version));
         if (next === undefined) return true;
         attempted = next;
@@ -156,7 +184,9 @@ export async function migrate(
 export async function migrationStatus(db: Database): Promise<MigrationStatus> {
   const migrations = loadMigrations();
   const exists = await db.query<{ present: boolean }>("SELECT to_regclass('exai.schema_version') IS NOT NULL AS present");
-  const applied = exists.rows[0]?.present ? await appliedVersions(db) : [];
+  const rows = exists.rows[0]?.present ? await appliedVersions(db) : [];
+  checkApplied(rows, migrations);
+  const applied = rows.map(({ version, description, appliedAt }) => ({ version, description, appliedAt }));
   const versions = new Set(applied.map((row) => row.version));
   return {
     current: applied.reduce((max, row) => Math.max(max, row.version), 0),

@@ -78,6 +78,18 @@ describe.runIf(externalBackends() !== undefined)('migrations on a fresh PostgreS
     expect(rows.rows).toEqual(Array.from({ length: latest }, (_, index) => ({ version: index + 1, n: 1 })));
   });
 
+  it('refuses a schema that a newer exai migrated', async () => {
+    const database = await createPostgresDatabase();
+    databases.push(database);
+    await database.db.query("INSERT INTO exai.schema_version (version, description, checksum) VALUES (999, 'from the future', 'x')");
+    const error = await migrate(database.db).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect((error as ExaiError).message).toContain('schema is at version 999, newer than this exai knows');
+    await expect(migrationStatus(database.db)).rejects.toThrow(/Upgrade exai/);
+  });
+
   it('keeps an auth.uid() that already exists, as on Supabase', async () => {
     const database = await createPostgresDatabase({ migrated: false });
     databases.push(database);

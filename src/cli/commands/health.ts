@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import type { HealthReport } from '../../app/health.js';
+import { localUrl } from '../../app/server.js';
 import { printData } from '../output.js';
 import type { CliContext } from '../context.js';
 
-function defaultUrl(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${reachable}:${port}`;
-}
 
 /** Exit code 0 when the server answers ok (or degraded, unless --strict), 1 otherwise: the Docker HEALTHCHECK. */
 export function registerHealth(program: Command, context: CliContext): void {
@@ -19,7 +16,7 @@ export function registerHealth(program: Command, context: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (options: { url?: string; timeout: string; strict?: boolean; json?: boolean }) => {
       const config = context.config();
-      const base = options.url ?? defaultUrl(config.http.host, config.http.port);
+      const base = options.url ?? localUrl(config.http.host, config.http.port);
       const timeoutMs = Number(options.timeout);
       let report: HealthReport | { status: 'unreachable'; url: string; error: string };
       try {

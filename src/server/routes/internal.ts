@@ -7,8 +7,6 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { migrationStatus } from '../../db/migrate.js';
-import { ExaiError } from '../../errors.js';
-import { findUserByHandle } from '../../users/users.js';
 import type { ThreadStatus } from '../../conversations/types.js';
 
 function isLoopback(address: string | undefined): boolean {
@@ -22,12 +20,8 @@ function tokenMatches(expected: string, header: string | undefined): boolean {
   return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
-async function userFor(services: Services, request: FastifyRequest): Promise<string> {
-  const handle = (request.query as { user?: string }).user;
-  if (handle === undefined || handle === services.localUser.handle) return services.localUser.id;
-  const user = await findUserByHandle(services.db, handle);
-  if (user === undefined) throw new ExaiError('not_found', `No user with handle ${JSON.stringify(handle)}.`);
-  return user.id;
+function userFor(services: Services, request: FastifyRequest): Promise<string> {
+  return services.userIdFor((request.query as { user?: string }).user);
 }
 
 export function registerInternalRoutes(app: FastifyInstance, services: Services, ownerToken: string): void {
