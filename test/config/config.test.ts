@@ -45,7 +45,7 @@ describe('loadConfig defaults', () => {
     const config = loadConfig({}, { cwd });
     expect(config).toEqual({
       home: path.join(cwd, '.exai'),
-      database: { url: undefined, poolMax: 10, connectTimeoutMs: 5000 },
+      database: { url: undefined, poolMax: 10, connectTimeoutMs: 5000, queryTimeoutMs: 30_000 },
       redis: { url: undefined, commandTimeoutMs: 500 },
       http: { host: '127.0.0.1', port: 8079 },
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
@@ -92,6 +92,7 @@ describe('loadConfig defaults', () => {
         DATABASE_URL: 'postgresql://app:pw@db.example.com:5432/exai',
         DATABASE_POOL_MAX: '25',
         DATABASE_CONNECT_TIMEOUT: '2.5s',
+        DATABASE_QUERY_TIMEOUT: '1m',
         REDIS_URL: 'rediss://cache.example.com:6380/1',
         REDIS_COMMAND_TIMEOUT: '250ms',
         EXAI_HOST: '0.0.0.0',
@@ -111,7 +112,7 @@ describe('loadConfig defaults', () => {
       },
       { cwd: tempFolder() },
     );
-    expect(config.database).toEqual({ url: 'postgresql://app:pw@db.example.com:5432/exai', poolMax: 25, connectTimeoutMs: 2500 });
+    expect(config.database).toEqual({ url: 'postgresql://app:pw@db.example.com:5432/exai', poolMax: 25, connectTimeoutMs: 2500, queryTimeoutMs: 60_000 });
     expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380/1', commandTimeoutMs: 250 });
     expect(config.http).toEqual({ host: '0.0.0.0', port: 0 });
     expect(config.cache).toEqual({ ttlMs: 7 * 86_400_000, maxEntries: 5, maxBytes: 512 * 1024 });
