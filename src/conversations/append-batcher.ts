@@ -1,8 +1,11 @@
 /**
- * Group commit for appends. Appends that arrive while a commit is in flight
- * wait for it and then go together in one transaction: one `append_turns` call
- * per user (each as that user, so row-level security still decides), one
- * commit for all. A lone append commits at once, so nothing waits on a timer.
+ * Group commit for appends. Appends that arrive while commits are in flight
+ * wait and then go together in one transaction, sent as one multi-statement
+ * script: per user the role switch and one `append_turns` call (so row-level
+ * security still decides), one commit for all. A lone append commits at once,
+ * so nothing waits on a timer. Users are sorted and each call locks its threads
+ * in id order, so batches (of this or any instance) take row locks in one
+ * global order and never deadlock one another.
  */
 import type { Database } from '../db/types.js';
 import { becomeUserStatement, dollarQuote } from '../db/session.js';
