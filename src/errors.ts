@@ -12,6 +12,10 @@ export type ErrorCode =
   | 'database_error'
   | 'embedded_database_busy'
   | 'server_unreachable'
+  | 'provider_error'
+  | 'provider_unavailable'
+  | 'timeout'
+  | 'cancelled'
   | 'internal';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
@@ -23,6 +27,10 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   database_error: 500,
   embedded_database_busy: 409,
   server_unreachable: 502,
+  provider_error: 502,
+  provider_unavailable: 503,
+  timeout: 504,
+  cancelled: 499,
   internal: 500,
 };
 

@@ -1,0 +1,40 @@
+/**
+ * One record per provider call. The metrics work stores them durably; until
+ * then the recorder keeps the latest in memory, bounded, for inspection.
+ */
+export type CallOutcome = 'ok' | 'error' | 'timeout' | 'cancelled';
+
+export interface CallRecord {
+  at: string;
+  provider: string;
+  model: string;
+  tool: string | null;
+  durationMs: number;
+  timeToFirstTokenMs: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  outcome: CallOutcome;
+  /** A short class such as `rate_limited`, `http_503`, `network`; null when ok. */
+  errorClass: string | null;
+  attempts: number;
+}
+
+export interface CallRecorder {
+  record(call: CallRecord): void;
+}
+
+export class MemoryCallRecorder implements CallRecorder {
+  private readonly calls: CallRecord[] = [];
+
+  constructor(private readonly capacity = 1000) {}
+
+  record(call: CallRecord): void {
+    this.calls.push(call);
+    if (this.calls.length > this.capacity) this.calls.splice(0, this.calls.length - this.capacity);
+  }
+
+  /** The latest records, oldest first. */
+  recent(limit = this.capacity): CallRecord[] {
+    return this.calls.slice(-limit);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A small OpenAI-compatible server for the provider tests: POST
+ * /chat/completions with and without SSE streaming (`data: … ` lines ending in
+ * `data: [DONE]`), usage in the last chunk, `reasoning_content` deltas as Kimi
+ * and GLM send them. Each request takes the next scripted reply; every request
+ * is recorded, including whether its client hung up.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FakeReply =
+  | {
+      kind: 'answer';
+      content: string;
+      reasoning?: string;
+      usage?: { prompt_tokens: number; completion_tokens: number };
+      /** Pause before the first byte, and between stream chunks. */
+      delayMs?: number;
+      chunkDelayMs?: number;
+    }
+  | { kind: 'error'; status: number; body?: unknown; headers?: Record<string, string> }
+  /** Accepts the request and never answers. */
+  | { kind: 'hang' }
+  /** Closes the connection without an answer. */
+  | { kind: 'drop' };
+
+export interface RecordedRequest {
+  at: number;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown>;
+  /** The client closed the connection before the reply ended. */
+  aborted: boolean;
+}
+
+export interface FakeOpenAI {
+  baseUrl: string;
+  requests: RecordedRequest[];
+  /** Replies for the next requests, in order; after them every request gets `fallback`. */
+  script(...replies: FakeReply[]): void;
+  fallback: FakeReply;
+  close(): Promise<void>;
+}
+
+function chunks(text: string, size: number): string[] {
+  const parts: string[] = [];
+  for (let index = 0; index < text.length; index += size) parts.push(text.slice(index, index + size));
+  return parts;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function startFakeOpenAI(): Promise<FakeOpenAI> {
+  const queue: FakeReply[] = [];
+  const requests: RecordedRequest[] = [];
+  const state = { fallback: { kind: 'answer', content: 'ok' } as FakeReply };
+
+  async function answer(reply: Extract<FakeReply, { kind: 'answer' }>, body: Record<string, unknown>, response: ServerResponse, record: RecordedRequest) {
+    const usage = reply.usage ?? { prompt_tokens: 10, completion_tokens: Math.max(1, Math.ceil(reply.content.length / 4)) };
+    const id = `chatcmpl-${requests.length}`;
+    const model = String(body.model);
+    if (reply.delayMs) await sleep(reply.delayMs);
+    if (body.stream !== true) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const message: Record<string, unknown> = { role: 'assistant', content: reply.content };
+      if (reply.reasoning !== undefined) message.reasoning_content = reply.reasoning;
+      response.end(
+        JSON.stringify({
+          id,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model,
+          choices: [{ index: 0, message, finish_reason: 'stop' }],
+          usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+        }),
+      );
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
+      response.write(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`,
+      );
+    send({ role: 'assistant', content: '' }, null);
+    for (const part of chunks(reply.reasoning ?? '', 8)) {
+      if (record.aborted) return;
+      send({ reasoning_content: part }, null);
+      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+    }
+    for (const part of chunks(reply.content, 8)) {
+      if (record.aborted) return;
+      send({ content: part }, null);
+      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+    }
+    send({}, 'stop', { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
+    response.end('data: [DONE]\n\n');
+  }
+
+  const server: Server = createServer((request, response) => {
+    let raw = '';
+    request.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
+    request.on('end', () => {
+      const record: RecordedRequest = { at: Date.now(), headers: request.headers, body: {}, aborted: false };
+      try {
+        record.body = JSON.parse(raw || '{}') as Record<string, unknown>;
+      } catch {
+        response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'bad json' } }));
+        return;
+      }
+      requests.push(record);
+      response.on('close', () => {
+        if (!response.writableFinished) record.aborted = true;
+      });
+      if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) {
+        response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
+        return;
+      }
+      const reply = queue.shift() ?? state.fallback;
+      switch (reply.kind) {
+        case 'answer':
+          void answer(reply, record.body, response, record);
+          return;
+        case 'error':
+          response
+            .writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) })
+            .end(JSON.stringify(reply.body ?? { error: { message: `fake error ${reply.status}`, type: 'fake' } }));
+          return;
+        case 'hang':
+          return;
+        case 'drop':
+          request.socket.destroy();
+          return;
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (...replies) => void queue.push(...replies),
+    get fallback() {
+      return state.fallback;
+    },
+    set fallback(reply: FakeReply) {
+      state.fallback = reply;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
