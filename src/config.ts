@@ -42,6 +42,10 @@ export interface Config {
   /** Handle of the user that stdio and local mode act as. */
   localUser: string;
   providers: {
+    /** Whole-call limit of one model call, retries included. */
+    timeoutMs: number;
+    /** Calls in flight per provider; more wait their turn. */
+    maxConcurrent: number;
     kimi: ProviderSettings;
     glm: ProviderSettings;
     openaiCompat: { apiKey: string | undefined; baseUrl: string | undefined; models: string[] };
@@ -176,6 +180,8 @@ const specs = {
     'local',
     'local',
   ),
+  EXAI_PROVIDER_TIMEOUT: spec(duration(1000, 3_600_000), '5m', '5m'),
+  EXAI_PROVIDER_CONCURRENCY: spec(integer(1, 1000), '4', '4'),
   KIMI_API_KEY: spec(z.string().min(1, 'must not be empty'), 'sk-...'),
   KIMI_BASE_URL: spec(httpUrl, 'https://api.moonshot.ai/v1', 'https://api.moonshot.ai/v1'),
   GLM_API_KEY: spec(z.string().min(1, 'must not be empty'), 'your-z.ai-key'),
@@ -292,6 +298,8 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
     logLevel: value.EXAI_LOG_LEVEL,
     localUser: value.EXAI_USER,
     providers: {
+      timeoutMs: value.EXAI_PROVIDER_TIMEOUT,
+      maxConcurrent: value.EXAI_PROVIDER_CONCURRENCY,
       kimi: { apiKey: value.KIMI_API_KEY, baseUrl: value.KIMI_BASE_URL },
       glm: { apiKey: value.GLM_API_KEY, baseUrl: value.GLM_BASE_URL },
       openaiCompat: {

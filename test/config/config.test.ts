@@ -53,6 +53,8 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       localUser: 'local',
       providers: {
+        timeoutMs: 300_000,
+        maxConcurrent: 4,
         kimi: { apiKey: undefined, baseUrl: 'https://api.moonshot.ai/v1' },
         glm: { apiKey: undefined, baseUrl: 'https://api.z.ai/api/paas/v4' },
         openaiCompat: { apiKey: undefined, baseUrl: undefined, models: [] },

@@ -35,6 +35,8 @@ export interface RecordedRequest {
 export interface FakeOpenAI {
   baseUrl: string;
   requests: RecordedRequest[];
+  /** The most requests that were ever open at once. */
+  readonly peakConcurrency: number;
   /** Replies for the next requests, in order; after them every request gets `fallback`. */
   script(...replies: FakeReply[]): void;
   fallback: FakeReply;
@@ -52,7 +54,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const queue: FakeReply[] = [];
   const requests: RecordedRequest[] = [];
-  const state = { fallback: { kind: 'answer', content: 'ok' } as FakeReply };
+  const state = { fallback: { kind: 'answer', content: 'ok' } as FakeReply, open: 0, peak: 0 };
 
   async function answer(reply: Extract<FakeReply, { kind: 'answer' }>, body: Record<string, unknown>, response: ServerResponse, record: RecordedRequest) {
     const usage = reply.usage ?? { prompt_tokens: 10, completion_tokens: Math.max(1, Math.ceil(reply.content.length / 4)) };
@@ -107,7 +109,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         return;
       }
       requests.push(record);
+      state.open += 1;
+      state.peak = Math.max(state.peak, state.open);
       response.on('close', () => {
+        state.open -= 1;
         if (!response.writableFinished) record.aborted = true;
       });
       if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) {
@@ -137,6 +142,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    get peakConcurrency() {
+      return state.peak;
+    },
     script: (...replies) => void queue.push(...replies),
     get fallback() {
       return state.fallback;

@@ -1,0 +1,129 @@
+/**
+ * Routes a model call: resolves the model (or `auto`), applies the provider's
+ * quirks, keeps each provider within its concurrency limit, skips a provider
+ * whose circuit is open, and falls back along the given chain when a provider
+ * is unavailable or too slow. Bad requests and cancellations are not retried
+ * elsewhere: they would fail the same way, or were meant to stop.
+ */
+import type { Config } from '../config.js';
+import { ExaiError, isExaiError } from '../errors.js';
+import type { CallRecorder } from './call-recorder.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
+import { ProviderClient } from './client.js';
+import { ModelRegistry, type ModelInfo, type ProviderName } from './registry.js';
+import { Semaphore } from './semaphore.js';
+import type { ChatRequest, ChatResult } from './types.js';
+
+export interface RoutedRequest extends Omit<ChatRequest, 'model' | 'extra'> {
+  /** A model name, an alias, or `auto`. */
+  model: string;
+  /** Models to try, in order, when the first one's provider is unavailable. */
+  fallbacks?: string[];
+  /** Ask for the model's thinking mode where the provider has a switch for it. */
+  thinking?: boolean;
+}
+
+export interface RoutedResult extends ChatResult {
+  /** Models tried before the one that answered, with why each was passed over. */
+  passedOver: { model: string; reason: string }[];
+}
+
+interface ProviderLane {
+  client: ProviderClient;
+  breaker: CircuitBreaker;
+  slots: Semaphore;
+}
+
+/** Preferred when the caller says `auto`: strong general models first. */
+const autoPreference = ['kimi-k2-0905-preview', 'glm-4.6', 'kimi-k2-turbo-preview', 'glm-4.5', 'glm-4.5-air', 'glm-4.5-flash'];
+
+const defaultBreaker: CircuitBreakerOptions = { failureThreshold: 5, cooldownMs: 30_000 };
+
+/** Provider-specific request fields. */
+function providerFields(model: ModelInfo, thinking: boolean | undefined): Record<string, unknown> {
+  // GLM takes a thinking switch, and only on models that support it; Kimi thinks by model choice.
+  if (model.provider === 'glm' && thinking !== undefined && model.capabilities.thinking) {
+    return { thinking: { type: thinking ? 'enabled' : 'disabled' } };
+  }
+  return {};
+}
+
+export class ProviderRouter {
+  private readonly lanes = new Map<ProviderName, ProviderLane>();
+
+  constructor(
+    readonly registry: ModelRegistry,
+    clients: Map<ProviderName, ProviderClient>,
+    options: { maxConcurrent: number; breaker?: CircuitBreakerOptions },
+  ) {
+    for (const [provider, client] of clients) {
+      this.lanes.set(provider, {
+        client,
+        breaker: new CircuitBreaker(options.breaker ?? defaultBreaker),
+        slots: new Semaphore(options.maxConcurrent),
+      });
+    }
+  }
+
+  static fromConfig(config: Config, recorder: CallRecorder): ProviderRouter {
+    const clients = new Map<ProviderName, ProviderClient>();
+    const common = { timeoutMs: config.providers.timeoutMs, recorder };
+    const { kimi, glm, openaiCompat } = config.providers;
+    if (kimi.apiKey !== undefined) clients.set('kimi', new ProviderClient({ provider: 'kimi', baseUrl: kimi.baseUrl, apiKey: kimi.apiKey, ...common }));
+    if (glm.apiKey !== undefined) clients.set('glm', new ProviderClient({ provider: 'glm', baseUrl: glm.baseUrl, apiKey: glm.apiKey, ...common }));
+    if (openaiCompat.baseUrl !== undefined) {
+      clients.set('openai-compat', new ProviderClient({ provider: 'openai-compat', baseUrl: openaiCompat.baseUrl, apiKey: openaiCompat.apiKey, ...common }));
+    }
+    return new ProviderRouter(ModelRegistry.fromConfig(config), clients, { maxConcurrent: config.providers.maxConcurrent });
+  }
+
+  /** The model `auto` stands for now, or the named one. */
+  pick(nameOrAuto: string): ModelInfo {
+    if (nameOrAuto.trim().toLowerCase() !== 'auto') return this.registry.resolve(nameOrAuto);
+    const preferred = autoPreference.map((name) => this.registry.models.find((model) => model.name === name)).find((model) => model !== undefined);
+    return preferred ?? this.registry.models[0] ?? this.registry.resolve('auto');
+  }
+
+  async chat(request: RoutedRequest): Promise<RoutedResult> {
+    const { model: asked, fallbacks = [], thinking, ...rest } = request;
+    const chain = [this.pick(asked), ...fallbacks.map((name) => this.registry.resolve(name))];
+    const passedOver: RoutedResult['passedOver'] = [];
+    let lastError: unknown;
+    for (const model of chain) {
+      const lane = this.lanes.get(model.provider);
+      if (lane === undefined) {
+        passedOver.push({ model: model.name, reason: `${model.provider} is not configured` });
+        continue;
+      }
+      if (!lane.breaker.tryAcquire()) {
+        passedOver.push({ model: model.name, reason: `${model.provider} is failing; retried in ${Math.ceil(lane.breaker.retryInMs() / 1000)} s` });
+        continue;
+      }
+      const release = await lane.slots.acquire(rest.signal).catch((error: unknown) => {
+        lane.breaker.released();
+        throw new ExaiError('cancelled', `The call to ${model.name} was cancelled while waiting for a free slot.`, { cause: error });
+      });
+      try {
+        const result = await lane.client.chat({ ...rest, model: model.name, extra: providerFields(model, thinking) });
+        lane.breaker.succeeded();
+        return { ...result, passedOver };
+      } catch (error) {
+        const unavailable = isExaiError(error) && (error.code === 'provider_unavailable' || error.code === 'timeout');
+        if (!unavailable) {
+          lane.breaker.released();
+          throw error;
+        }
+        lane.breaker.failed();
+        passedOver.push({ model: model.name, reason: error.message });
+        lastError = error;
+      } finally {
+        release();
+      }
+    }
+    const tried = passedOver.map((entry) => `${entry.model}: ${entry.reason}`).join('; ');
+    throw new ExaiError('provider_unavailable', `No model could answer. ${tried}`, {
+      cause: lastError,
+      details: { passed_over: passedOver },
+    });
+  }
+}
