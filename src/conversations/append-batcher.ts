@@ -16,7 +16,8 @@ import { turnRecord } from './rows.js';
 export interface AppendRequest {
   userId: string;
   threadId: string;
-  turn: NewTurn;
+  /** Appended together: all of them or none, in this order. */
+  turns: NewTurn[];
 }
 
 export interface AppendOutcome {
@@ -28,12 +29,13 @@ export interface AppendOutcome {
 
 export interface CommittedAppend {
   request: AppendRequest;
-  outcome: AppendOutcome;
+  /** One per turn of the request, in its order. */
+  outcomes: AppendOutcome[];
 }
 
 interface Pending {
   request: AppendRequest;
-  resolve: (outcome: AppendOutcome) => void;
+  resolve: (outcomes: AppendOutcome[]) => void;
   reject: (error: unknown) => void;
 }
 
@@ -67,7 +69,7 @@ export class AppendBatcher<Prepared> {
     private readonly maxBatch = 256,
   ) {}
 
-  append(request: AppendRequest): Promise<AppendOutcome> {
+  append(request: AppendRequest): Promise<AppendOutcome[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
       this.kick();
@@ -88,7 +90,7 @@ export class AppendBatcher<Prepared> {
 
   private async flush(batch: Pending[]): Promise<void> {
     const requests = batch.map((pending) => pending.request);
-    let outcomes: AppendOutcome[];
+    let outcomes: AppendOutcome[][];
     let prepared: Prepared;
     try {
       prepared = await this.hooks.beforeCommit(requests);
@@ -108,34 +110,43 @@ export class AppendBatcher<Prepared> {
       for (const pending of batch) pending.reject(error);
       return;
     }
-    const committed = batch.map((pending, index) => ({ request: pending.request, outcome: outcomes[index]! }));
-    committed.forEach((entry, index) => batch[index]!.resolve(entry.outcome));
+    const committed = batch.map((pending, index) => ({ request: pending.request, outcomes: outcomes[index]! }));
+    committed.forEach((entry, index) => batch[index]!.resolve(entry.outcomes));
     // The callers need not wait for the cache: until this lands, their announcements keep readers
     // on the database, so a read right after the acknowledgement still sees the new turns.
     void this.hooks.afterCommit(committed, prepared).catch(() => undefined);
   }
 
-  private async commit(requests: AppendRequest[]): Promise<AppendOutcome[]> {
-    const byUser = new Map<string, { ord: number; request: AppendRequest }[]>();
-    requests.forEach((request, ord) => {
+  private async commit(requests: AppendRequest[]): Promise<AppendOutcome[][]> {
+    // Every turn gets a running number (ord) across the batch; it maps the results back.
+    const byUser = new Map<string, { ord: number; threadId: string; turn: NewTurn }[]>();
+    const ordsOf: number[][] = [];
+    let ord = 0;
+    for (const request of requests) {
       const group = byUser.get(request.userId) ?? [];
-      group.push({ ord, request });
+      const ords: number[] = [];
+      for (const turn of request.turns) {
+        group.push({ ord, threadId: request.threadId, turn });
+        ords.push(ord);
+        ord += 1;
+      }
+      ordsOf.push(ords);
       byUser.set(request.userId, group);
-    });
+    }
     // One round trip: a multi-statement script runs as one implicit transaction, which commits
     // when the last statement succeeds and rolls back whole when any fails.
     const users = [...byUser.keys()].sort();
     const statements = users.flatMap((userId) => {
       const payload = JSON.stringify(
-        byUser.get(userId)!.map(({ ord, request: { threadId, turn } }) => ({ ord, conversation_id: threadId, ...turnRecord(turn) })),
+        byUser.get(userId)!.map((entry) => ({ ord: entry.ord, conversation_id: entry.threadId, ...turnRecord(entry.turn) })),
       );
       return [becomeUserStatement(userId), `SELECT * FROM exai.append_turns(${dollarQuote(payload)}::jsonb)`];
     });
     const results = await this.db.exec(statements.join(';\n'));
-    const outcomes: AppendOutcome[] = new Array(requests.length);
+    const byOrd: AppendOutcome[] = new Array(ord);
     users.forEach((_, index) => {
       for (const row of results[index * 2 + 1]!.rows as unknown as AppendRow[]) {
-        outcomes[row.ord] = {
+        byOrd[row.ord] = {
           status: row.status,
           messageId: row.message_id,
           seq: row.seq,
@@ -143,6 +154,6 @@ export class AppendBatcher<Prepared> {
         };
       }
     });
-    return outcomes;
+    return ordsOf.map((ords) => ords.map((index) => byOrd[index]!));
   }
 }

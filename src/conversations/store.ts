@@ -88,16 +88,29 @@ export class ConversationStore {
   }
 
   async appendTurn(userId: string, threadId: string, input: unknown): Promise<AppendResult> {
+    const [result] = await this.appendTurns(userId, threadId, [input]);
+    return result!;
+  }
+
+  /**
+   * Appends several turns to one thread together: all or none, in this order,
+   * numbered consecutively (a question and its answer, for instance).
+   */
+  async appendTurns(userId: string, threadId: string, inputs: unknown[]): Promise<AppendResult[]> {
     const id = parseThreadId(threadId);
-    const turn = validateNewTurn(input, this.options.maxMessageBytes);
-    const outcome = await this.batcher.append({ userId, threadId: id, turn });
-    if (outcome.status === 'not_found') throw threadNotFound(id);
-    if (outcome.status === 'duplicate') {
-      // The earlier turn is returned as it was stored, not as this retry described it.
-      const stored = await this.loadTurn(userId, id, outcome.seq!);
-      return { turn: stored, deduplicated: true };
-    }
-    return { turn: committedTurn(turn, outcome), deduplicated: false };
+    if (inputs.length === 0) throw new ExaiError('invalid_argument', 'Nothing to append: pass at least one turn.');
+    const turns = inputs.map((input) => validateNewTurn(input, this.options.maxMessageBytes));
+    const outcomes = await this.batcher.append({ userId, threadId: id, turns });
+    if (outcomes.some((outcome) => outcome.status === 'not_found')) throw threadNotFound(id);
+    return Promise.all(
+      outcomes.map(async (outcome, index) => {
+        if (outcome.status === 'duplicate') {
+          // The earlier turn is returned as it was stored, not as this retry described it.
+          return { turn: await this.loadTurn(userId, id, outcome.seq!), deduplicated: true };
+        }
+        return { turn: committedTurn(turns[index]!, outcome), deduplicated: false };
+      }),
+    );
   }
 
   async loadThread(userId: string, threadId: string): Promise<Thread> {
@@ -220,12 +233,14 @@ export class ConversationStore {
   /** After a commit: extend each cached thread by its new turns, or drop it when it is not the prefix they follow. */
   private async updateCache(committed: CommittedAppend[], tokens: Map<string, string>): Promise<void> {
     const byThread = new Map<string, { userId: string; threadId: string; turns: Turn[] }>();
-    for (const { request, outcome } of committed) {
-      if (outcome.status !== 'created') continue;
-      const key = cacheKey(request.userId, request.threadId);
-      const entry = byThread.get(key) ?? { userId: request.userId, threadId: request.threadId, turns: [] };
-      entry.turns.push(committedTurn(request.turn, outcome));
-      byThread.set(key, entry);
+    for (const { request, outcomes } of committed) {
+      outcomes.forEach((outcome, index) => {
+        if (outcome.status !== 'created') return;
+        const key = cacheKey(request.userId, request.threadId);
+        const entry = byThread.get(key) ?? { userId: request.userId, threadId: request.threadId, turns: [] };
+        entry.turns.push(committedTurn(request.turns[index]!, outcome));
+        byThread.set(key, entry);
+      });
     }
     await Promise.all(
       [...tokens].map(async ([key, token]) => {

@@ -102,6 +102,24 @@ describe.each(storageBackends())('conversation store on $name', (backend) => {
     expect((await store.loadThread(bob, other.id)).turnCount).toBe(20);
   });
 
+  it('appends a question and its answer together, adjacent even among concurrent appends', async () => {
+    const thread = await store.createThread(alice, {});
+    const pairs = Array.from({ length: 8 }, (_, index) =>
+      store.appendTurns(alice, thread.id, [
+        { role: 'user', content: `question ${index}` },
+        { role: 'assistant', content: `answer ${index}`, model: 'glm-4.6' },
+      ]),
+    );
+    const singles = Array.from({ length: 8 }, (_, index) => store.appendTurn(alice, thread.id, { role: 'user', content: `note ${index}` }));
+    const [pairResults] = await Promise.all([Promise.all(pairs), Promise.all(singles)]);
+    for (const [question, answer] of pairResults) expect(answer!.turn.seq).toBe(question!.turn.seq + 1);
+    const loaded = await store.loadThread(alice, thread.id);
+    expect(loaded.turns.map((turn) => turn.seq)).toEqual(Array.from({ length: 24 }, (_, index) => index + 1));
+    const bad = await expectExaiError(store.appendTurns(alice, thread.id, [{ role: 'user', content: 'fine' }, { role: 'nobody', content: 'bad' }]));
+    expect(bad.code).toBe('invalid_argument');
+    expect((await store.loadThread(alice, thread.id)).turnCount).toBe(24); // neither was stored
+  });
+
   it('fails one bad append in a batch without failing the others', async () => {
     const thread = await store.createThread(alice, {});
     const outcomes = await Promise.allSettled([
