@@ -13,6 +13,8 @@ import type { Database } from '../db/types.js';
 import type { Logger } from '../logger.js';
 import { ensureUser, findUserByHandle, type User } from '../users/users.js';
 import { checkHealth, type HealthReport } from './health.js';
+import { MemoryCallRecorder } from '../providers/call-recorder.js';
+import { ProviderRouter } from '../providers/router.js';
 
 export interface Services {
   config: Config;
@@ -20,6 +22,10 @@ export interface Services {
   db: Database;
   cache: Cache;
   conversations: ConversationStore;
+  /** Model calls: registry, clients, fallbacks, limits. */
+  router: ProviderRouter;
+  /** The latest provider calls, until the metrics work stores them. */
+  calls: MemoryCallRecorder;
   /** The user that local mode and stdio act as (EXAI_USER). */
   localUser: User;
   /** The id of the user with this handle; the local user when none is named. */
@@ -64,12 +70,16 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     );
     const startedAt = Date.now();
     const openCacheRef = cache;
+    const calls = new MemoryCallRecorder();
+    const router = ProviderRouter.fromConfig(config, calls);
     return {
       config,
       logger,
       db,
       cache,
       conversations,
+      router,
+      calls,
       localUser,
       async userIdFor(handle) {
         if (handle === undefined || handle === localUser.handle) return localUser.id;

@@ -4,10 +4,13 @@ import type { Services } from '../app/services.js';
 import { errorHandler } from './errors.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerInternalRoutes } from './routes/internal.js';
+import { registerMcpRoutes } from './routes/mcp.js';
 
 export interface HttpAppOptions {
   /** Token for the owner's internal API; the API is off without one. */
   ownerToken?: string;
+  /** Serve MCP at /mcp; only on loopback until authentication exists. */
+  mcpOnLoopback?: boolean;
 }
 
 export async function buildHttpApp(services: Services, options: HttpAppOptions = {}): Promise<FastifyInstance> {
@@ -23,6 +26,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   });
   registerHealthRoutes(app, services);
   if (options.ownerToken !== undefined) registerInternalRoutes(app, services, options.ownerToken);
+  registerMcpRoutes(app, services, { enabled: options.mcpOnLoopback ?? false });
   await app.ready();
   return app;
 }
