@@ -6,6 +6,7 @@ import { createCliContext } from './context.js';
 import { registerHealth } from './commands/health.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerServe } from './commands/serve.js';
+import { registerStdio } from './commands/stdio.js';
 import { registerThreads } from './commands/threads.js';
 import { registerVersion } from './commands/version.js';
 
@@ -18,6 +19,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .exitOverride()
     .showHelpAfterError();
   registerServe(program, context);
+  registerStdio(program, context);
   registerMigrate(program, context);
   registerHealth(program, context);
   registerThreads(program, context);

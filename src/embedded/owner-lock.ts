@@ -47,7 +47,11 @@ function lockAddresses(home: string): LockAddresses {
 
 function listen(address: string, role: OwnerRole): Promise<net.Server | undefined> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer((socket) => socket.end(JSON.stringify({ pid: process.pid, role })));
+    const server = net.createServer((socket) => {
+      // An asker may hang up before the answer is written; that must not take the owner down.
+      socket.on('error', () => socket.destroy());
+      socket.end(JSON.stringify({ pid: process.pid, role }));
+    });
     server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(undefined) : reject(error)));
     server.listen(address, () => {
       server.unref();

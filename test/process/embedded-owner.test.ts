@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,21 @@ describe('embedded database ownership', () => {
     const missing = await runCli(['threads', 'show', '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab'], { EXAI_HOME: exaiHome });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('No conversation with continuation_id 6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab');
+    await server.stop();
+  });
+
+  it('survives askers that hang up on the owner lock before its answer', async () => {
+    const exaiHome = await home();
+    const server = await startServe({ EXAI_HOME: exaiHome });
+    servers.push(server);
+    for (let index = 0; index < 200; index += 1) {
+      const socket = net.connect(path.join(exaiHome, 'owner.sock'));
+      socket.on('error', () => undefined);
+      socket.on('connect', () => socket.destroy());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.child.exitCode).toBeNull();
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
     await server.stop();
   });
 
