@@ -7,7 +7,7 @@
  * the owner's /mcp over loopback, starting `exai serve` first when none runs.
  */
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -56,6 +56,7 @@ async function ensureOwner(config: Config, logger: Logger): Promise<OwnerInfo> {
       const env = { ...process.env, EXAI_HOST: '127.0.0.1' };
       const child = spawn(process.execPath, [process.argv[1]!, 'serve'], { detached: true, stdio: ['ignore', 'ignore', log], env });
       child.unref();
+      closeSync(log); // the server has its own copy
       logger.info({ pid: child.pid }, 'started exai serve to own the embedded database');
     }
     if (Date.now() > deadline) {

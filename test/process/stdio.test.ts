@@ -3,12 +3,17 @@
  * share the embedded database through one owner they start themselves, and a
  * thread continued from all of them at once stores every turn once, in order.
  */
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Thread } from '../../src/conversations/types.js';
 import { readOwnerInfo } from '../../src/embedded/owner-info.js';
+import { asService } from '../../src/db/session.js';
+import { createPostgresDatabase, type TestDatabase } from '../support/backends.js';
+import { externalBackends } from '../support/env.js';
 import { cleanEnv, exaiBin, ownerApi, preparedHome } from '../support/cli.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 
@@ -77,3 +82,40 @@ describe('exai stdio', () => {
     expect(readOwnerInfo(home)?.pid).toBe(owner!.pid); // still the one owner
   });
 });
+
+describe.runIf(externalBackends() !== undefined)('exai stdio on PostgreSQL', () => {
+  let database: TestDatabase | undefined;
+  let fake: FakeOpenAI | undefined;
+  let client: Client | undefined;
+  let home: string | undefined;
+
+  afterAll(async () => {
+    await client?.close().catch(() => undefined);
+    await fake?.close();
+    await database?.destroy();
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('serves MCP directly, with no owner process, and stores the conversation in PostgreSQL', async () => {
+    database = await createPostgresDatabase();
+    fake = await startFakeOpenAI();
+    home = mkdtempSync(path.join(os.tmpdir(), 'exai-test-home-'));
+    client = new Client({ name: 'editor', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [exaiBin, 'stdio'],
+        env: cleanEnv({ EXAI_HOME: home, DATABASE_URL: database.location, GLM_API_KEY: 'glm-key', GLM_BASE_URL: fake.baseUrl }),
+        stderr: 'ignore',
+      }),
+    );
+    const answer = await client.callTool({ name: 'chat', arguments: { prompt: 'hello', model: 'glm-4.5' } });
+    const id = (answer.structuredContent as { continuation_id: string }).continuation_id;
+    const rows = await asService(database.db, (tx) =>
+      tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.messages WHERE conversation_id = $1', [id]),
+    );
+    expect(rows.rows[0]!.n).toBe(2);
+    expect(readOwnerInfo(home)).toBeUndefined(); // nobody was started to own anything
+  });
+});
+
