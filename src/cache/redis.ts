@@ -45,7 +45,7 @@ export class RedisCache implements Cache {
   private outageLogged = false;
   private lastError: string | undefined;
   private readonly pending = new Set<string>();
-  private pendingOverflow = false;
+  private namespaceUntrusted = false;
   /** Identity of the Redis server process last seen. */
   private runId: string | undefined;
   private closed = false;
@@ -97,12 +97,12 @@ export class RedisCache implements Cache {
       // A Redis that restarted (from a snapshot) or failed over to a replica may have lost writes made
       // since: nothing it holds for us can be trusted, whatever this process noticed.
       const runId = /run_id:(\w+)/.exec(await this.client.info('server'))?.[1];
-      if (this.runId !== undefined && runId !== this.runId) this.pendingOverflow = true;
+      if (this.runId !== undefined && runId !== this.runId) this.namespaceUntrusted = true;
       this.runId = runId;
       // Writes may keep failing over into `pending` while this runs: drain until it stays empty.
-      while (this.pendingOverflow || this.pending.size > 0) {
-        if (this.pendingOverflow) {
-          this.pendingOverflow = false;
+      while (this.namespaceUntrusted || this.pending.size > 0) {
+        if (this.namespaceUntrusted) {
+          this.namespaceUntrusted = false;
           this.pending.clear();
           await this.deleteNamespace();
           continue;
@@ -150,7 +150,7 @@ export class RedisCache implements Cache {
 
   /** A write that did not reach Redis: its key must not be trusted after the outage. */
   private remember(key: string): void {
-    if (this.pending.size >= maxPendingInvalidations) this.pendingOverflow = true;
+    if (this.pending.size >= maxPendingInvalidations) this.namespaceUntrusted = true;
     else this.pending.add(key);
   }
 

@@ -11,7 +11,7 @@ import { openDatabase } from '../db/open.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLock, OwnerLock } from '../embedded/owner-lock.js';
-import { readOwnerInfo, type OwnerInfo } from '../embedded/owner-info.js';
+import { servingOwner, type OwnerInfo } from '../embedded/owner-info.js';
 import { createServices, type Services } from '../app/services.js';
 
 export interface ListOptions {
@@ -27,7 +27,6 @@ export interface DataAccess {
 
 class DirectAccess implements DataAccess {
   constructor(private readonly services: Services) {}
-
 
   async listThreads(handle: string | undefined, options: ListOptions): Promise<ThreadPage> {
     return this.services.conversations.listThreads(await this.services.userIdFor(handle), options);
@@ -102,11 +101,8 @@ async function reach<T>(
         await result.release();
       }
     }
-    if (result.role === 'server') {
-      const owner = readOwnerInfo(config.home);
-      // owner.json appears once the server listens; until then it is still starting.
-      if (owner !== undefined && owner.pid === result.pid) return remote(owner);
-    }
+    const owner = servingOwner(config.home, result);
+    if (owner !== undefined) return remote(owner);
     if (Date.now() > deadline) {
       throw new ExaiError(
         'embedded_database_busy',

@@ -2,7 +2,8 @@
  * The conversation store: Postgres is the truth, the cache a copy.
  *
  * - append: one transaction (grouped with concurrent appends), idempotent by
- *   key, gap-free sequence; then the cached copy is extended or dropped.
+ *   key, gap-free sequence; announced to the cache before the commit, and the
+ *   cached copy extended or dropped after the caller has its answer.
  * - load: the cache, else Postgres as the user, then the cache is filled.
  *   A thread never expires while its rows exist: a cache miss is only slower.
  */

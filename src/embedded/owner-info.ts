@@ -39,6 +39,16 @@ export function readOwnerInfo(home: string): OwnerInfo | undefined {
   }
 }
 
+/**
+ * How to reach the server that holds the lock, once it has said so: owner.json
+ * appears when the server listens, and may be left from an earlier owner.
+ */
+export function servingOwner(home: string, holder: { pid: number; role: string } | undefined): OwnerInfo | undefined {
+  if (holder?.role !== 'server') return undefined;
+  const owner = readOwnerInfo(home);
+  return owner?.pid === holder.pid ? owner : undefined;
+}
+
 export function removeOwnerInfo(home: string, pid: number): void {
   const info = readOwnerInfo(home);
   if (info?.pid === pid) rmSync(ownerInfoPath(home), { force: true });

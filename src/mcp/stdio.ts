@@ -15,7 +15,7 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createServices } from '../app/services.js';
 import type { Config } from '../config.js';
 import { queryHolder } from '../embedded/owner-lock.js';
-import { readOwnerInfo, type OwnerInfo } from '../embedded/owner-info.js';
+import { servingOwner, type OwnerInfo } from '../embedded/owner-info.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMcpServer } from './server.js';
@@ -45,8 +45,8 @@ async function ensureOwner(config: Config, logger: Logger): Promise<OwnerInfo> {
   let startedAt = 0;
   for (;;) {
     const holder = await queryHolder(config.home);
-    const owner = readOwnerInfo(config.home);
-    if (holder?.role === 'server' && owner?.pid === holder.pid) return owner;
+    const owner = servingOwner(config.home, holder);
+    if (owner !== undefined) return owner;
     // Nobody holds the database: start a server (again, if the last one never came up).
     if (holder === undefined && Date.now() - startedAt > 10_000) {
       startedAt = Date.now();
