@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ExaiError } from './errors.js';
+import { toolNames } from './tools/names.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -38,6 +39,19 @@ export interface Config {
   http: { host: string; port: number };
   cache: { ttlMs: number; maxEntries: number; maxBytes: number };
   limits: { maxMessageBytes: number; maxThreadDepth: number };
+  files: {
+    /** Real (symlink-free) folders under which tools may read the files they are given. */
+    allowedRoots: string[];
+    /** Largest single file a tool embeds in a prompt. */
+    maxFileBytes: number;
+    /** Most bytes of files one tool call embeds in total. */
+    maxTotalBytes: number;
+  };
+  tools: {
+    /** The tools offered; undefined means all of them. */
+    enabled: string[] | undefined;
+    disabled: string[];
+  };
   logLevel: LogLevel;
   /** Handle of the user that stdio and local mode act as. */
   localUser: string;
@@ -140,6 +154,27 @@ const urlWithSchemes = (schemes: string[]) =>
 
 const httpUrl = urlWithSchemes(['http:', 'https:']);
 
+/** Comma-separated absolute folders. */
+const pathList = z
+  .string()
+  .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
+  .pipe(
+    z
+      .array(z.string().refine((entry) => path.isAbsolute(entry), { message: 'every entry must be an absolute path' }))
+      .min(1, 'must list at least one absolute folder'),
+  );
+
+/** Comma-separated tool names, each one exai offers. */
+const toolList = z
+  .string()
+  .transform((text) => text.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== ''))
+  .pipe(
+    z.array(z.string()).superRefine((names, ctx) => {
+      const unknown = names.filter((name) => !(toolNames as readonly string[]).includes(name));
+      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown tool ${unknown.join(', ')}; the tools are ${toolNames.join(', ')}` });
+    }),
+  );
+
 interface VariableSpec<T> {
   schema: z.ZodType<T, string>;
   example: string;
@@ -180,6 +215,11 @@ const specs = {
     'local',
     'local',
   ),
+  EXAI_ALLOWED_ROOTS: spec(pathList, '/home/me/src,/srv/repos'),
+  EXAI_MAX_FILE_BYTES: spec(size(1, 64 * 1024 ** 2), '512KiB', '512KiB'),
+  EXAI_MAX_FILES_BYTES: spec(size(1, 256 * 1024 ** 2), '2MiB', '2MiB'),
+  EXAI_TOOLS: spec(toolList, 'chat,thinkdeep,codereview,listmodels'),
+  EXAI_DISABLED_TOOLS: spec(toolList, 'precommit,docgen'),
   EXAI_PROVIDER_TIMEOUT: spec(duration(1000, 3_600_000), '5m', '5m'),
   EXAI_PROVIDER_CONCURRENCY: spec(integer(1, 1000), '4', '4'),
   KIMI_API_KEY: spec(z.string().min(1, 'must not be empty'), 'sk-...'),
@@ -295,6 +335,12 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       maxBytes: value.EXAI_CACHE_MAX_BYTES,
     },
     limits: { maxMessageBytes: value.EXAI_MAX_MESSAGE_BYTES, maxThreadDepth: value.EXAI_THREAD_MAX_DEPTH },
+    files: {
+      allowedRoots: (value.EXAI_ALLOWED_ROOTS ?? [cwd]).map((root) => path.resolve(root)),
+      maxFileBytes: value.EXAI_MAX_FILE_BYTES,
+      maxTotalBytes: value.EXAI_MAX_FILES_BYTES,
+    },
+    tools: { enabled: value.EXAI_TOOLS, disabled: value.EXAI_DISABLED_TOOLS ?? [] },
     logLevel: value.EXAI_LOG_LEVEL,
     localUser: value.EXAI_USER,
     providers: {
