@@ -4,12 +4,16 @@
  * timeout, cancellation, and retries with jittered backoff that honour
  * Retry-After. A call is retried only until its first token arrives, so a
  * caller never sees text twice. Every call ends in one record.
+ *
+ * Web search: Kimi's `$web_search` is a tool call the client answers by
+ * echoing its arguments back, after which Kimi searches and goes on; GLM
+ * searches server-side and reports its sources in a top-level `web_search`.
  */
 import OpenAI from 'openai';
-import { ExaiError } from '../errors.js';
+import { ExaiError, isExaiError } from '../errors.js';
 import type { CallOutcome, CallRecorder } from './call-recorder.js';
 import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
-import type { ChatMessage, ChatRequest, ChatResult } from './types.js';
+import type { BuiltinTool, ChatMessage, ChatRequest, ChatResult, WebSearchStatus, WebSource } from './types.js';
 
 export interface ProviderClientOptions {
   /** Name in records and messages: `kimi`, `glm`, `openai-compat`. */
@@ -20,14 +24,69 @@ export interface ProviderClientOptions {
   timeoutMs: number;
   retry?: RetryPolicy;
   recorder: CallRecorder;
+  /** Kimi `$web_search` rounds allowed in one call before it fails; 5 unless set. */
+  maxSearchRounds?: number;
 }
 
-type WireMessage = { role: ChatMessage['role']; content: string; reasoning_content?: string };
+interface WireToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+type WireMessage =
+  | { role: ChatMessage['role']; content: string; reasoning_content?: string; tool_calls?: WireToolCall[] }
+  | { role: 'tool'; tool_call_id: string; name: string; content: string };
 
 function toWire(message: ChatMessage): WireMessage {
   const wire: WireMessage = { role: message.role, content: message.content };
   if (message.role === 'assistant' && message.reasoningContent) wire.reasoning_content = message.reasoningContent;
   return wire;
+}
+
+const kimiSearch = '$web_search';
+
+const offersKimiSearch = (tools: BuiltinTool[] | undefined) =>
+  tools?.some((tool) => tool.type === 'builtin_function' && tool.function.name === kimiSearch) ?? false;
+const offersGlmSearch = (tools: BuiltinTool[] | undefined) => tools?.some((tool) => tool.type === 'web_search' && tool.web_search.enable) ?? false;
+
+/** A streamed tool call's pieces arrive keyed by index: id and name once, the arguments in parts. */
+type ToolCallDelta = { index?: number; id?: string | null; function?: { name?: string | null; arguments?: string | null } | null };
+
+/** GLM's `web_search` results (title, link, media, content, …), kept as sources; anything malformed is skipped. */
+function addSources(into: Map<string, WebSource>, results: unknown): void {
+  if (!Array.isArray(results)) return;
+  for (const result of results as unknown[]) {
+    if (typeof result !== 'object' || result === null) continue;
+    const { title, link } = result as { title?: unknown; link?: unknown };
+    if (typeof link !== 'string' || link === '' || into.has(link)) continue;
+    into.set(link, { title: typeof title === 'string' && title !== '' ? title : link, url: link });
+  }
+}
+
+/** What one request (one round) brought back. */
+interface Turn {
+  content: string;
+  reasoning: string;
+  toolCalls: WireToolCall[];
+  finishReason: string | null;
+}
+
+/** What the rounds of one call share, and what its record reports. */
+interface CallState {
+  started: number;
+  attempts: number;
+  firstTokenMs: number | null;
+  content: string;
+  reasoning: string;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  sources: Map<string, WebSource>;
+}
+
+/** A failure of the provider to keep to the protocol: not retried, recorded under its own class. */
+function protocolError(errorClassName: string, message: string, provider: string, model: string): ExaiError {
+  return new ExaiError('provider_error', message, { details: { provider, model, error_class: errorClassName } });
 }
 
 /** Waits, unless the call is aborted first. */
@@ -48,6 +107,12 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 class TimeoutReason extends Error {}
 
+/** The record's error class: the protocol failure's own, else the transport's. */
+function classOf(error: unknown): string {
+  const named = isExaiError(error) ? error.details?.error_class : undefined;
+  return typeof named === 'string' ? named : errorClass(error);
+}
+
 export class ProviderClient {
   private readonly sdk: OpenAI;
   private readonly retry: RetryPolicy;
@@ -59,106 +124,184 @@ export class ProviderClient {
   }
 
   async chat(request: ChatRequest): Promise<ChatResult> {
-    const started = performance.now();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new TimeoutReason()), this.options.timeoutMs);
     const onCallerAbort = () => controller.abort(request.signal?.reason);
     if (request.signal?.aborted) onCallerAbort();
     else request.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
-    let attempts = 0;
-    let firstTokenMs: number | null = null;
-    let content = '';
-    let reasoning = '';
-    let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    const state: CallState = {
+      started: performance.now(),
+      attempts: 0,
+      firstTokenMs: null,
+      content: '',
+      reasoning: '',
+      inputTokens: null,
+      outputTokens: null,
+      sources: new Map(),
+    };
+    const { provider } = this.options;
     const finish = (outcome: CallOutcome, failure: unknown) =>
       this.options.recorder.record({
         at: new Date().toISOString(),
-        provider: this.options.provider,
+        provider,
         model: request.model,
         tool: request.tool ?? null,
-        durationMs: Math.round(performance.now() - started),
-        timeToFirstTokenMs: firstTokenMs,
-        inputTokens: usage?.prompt_tokens ?? null,
-        outputTokens: usage?.completion_tokens ?? null,
+        durationMs: Math.round(performance.now() - state.started),
+        timeToFirstTokenMs: state.firstTokenMs,
+        inputTokens: state.inputTokens,
+        outputTokens: state.outputTokens,
         outcome,
-        errorClass: outcome === 'ok' ? null : outcome === 'error' ? errorClass(failure) : outcome,
-        attempts,
+        errorClass: outcome === 'ok' ? null : outcome === 'error' ? classOf(failure) : outcome,
+        attempts: state.attempts,
       });
 
+    const maxRounds = this.options.maxSearchRounds ?? 5;
+    const messages: WireMessage[] = request.messages.map(toWire);
+    let rounds = 0;
     try {
       for (;;) {
-        attempts += 1;
-        try {
-          const stream = await this.sdk.chat.completions.create(
-            {
-              model: request.model,
-              messages: request.messages.map(toWire) as OpenAI.Chat.ChatCompletionMessageParam[],
-              stream: true,
-              stream_options: { include_usage: true },
-              ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-              ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-              ...(request.extra ?? {}),
-            },
-            { signal: controller.signal },
-          );
-          for await (const chunk of stream) {
-            if (chunk.usage) usage = chunk.usage;
-            const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string | null } | undefined;
-            const text = delta?.content ?? '';
-            const thought = delta?.reasoning_content ?? '';
-            if ((text || thought) && firstTokenMs === null) firstTokenMs = Math.round(performance.now() - started);
-            if (text) content += text;
-            if (thought) reasoning += thought;
-            if (text || thought) request.onDelta?.({ ...(text ? { content: text } : {}), ...(thought ? { reasoning: thought } : {}) });
+        const turn = await this.turn(request, messages, controller.signal, state);
+        if (turn.toolCalls.length === 0) {
+          if (turn.finishReason === 'tool_calls') {
+            throw protocolError('bad_tool_call', `${provider} model ${request.model} ended its turn for a tool call but sent none.`, provider, request.model);
           }
-          // The SDK ends an aborted stream quietly; an aborted call must not pass for a finished one.
-          if (controller.signal.aborted) throw new Error('aborted');
           break;
-        } catch (error) {
-          if (controller.signal.aborted) throw error;
-          // After the first token a retry would repeat text the caller already has.
-          if (firstTokenMs !== null || attempts >= this.retry.maxAttempts || !isRetryable(error)) throw error;
-          await pause(retryDelayMs(attempts, error, this.retry), controller.signal);
         }
+        const other = turn.toolCalls.find((call) => call.function.name !== kimiSearch);
+        if (other !== undefined) {
+          throw protocolError(
+            'unexpected_tool_call',
+            `${provider} model ${request.model} asked to call the tool ${JSON.stringify(other.function.name)}, which exai does not offer; only ${kimiSearch} is handled.`,
+            provider,
+            request.model,
+          );
+        }
+        if (turn.toolCalls.some((call) => call.id === '')) {
+          throw protocolError('bad_tool_call', `${provider} model ${request.model} sent a ${kimiSearch} tool call without an id.`, provider, request.model);
+        }
+        if (rounds >= maxRounds) {
+          throw protocolError(
+            'search_rounds_exceeded',
+            `${provider} model ${request.model} was still searching the web after ${maxRounds} rounds without answering; ask a narrower question or turn web search off.`,
+            provider,
+            request.model,
+          );
+        }
+        rounds += 1;
+        // Kimi searches when it sees its own arguments come back as the tool result.
+        const assistant: WireMessage = { role: 'assistant', content: turn.content, tool_calls: turn.toolCalls };
+        if (turn.reasoning !== '') assistant.reasoning_content = turn.reasoning;
+        messages.push(assistant);
+        for (const call of turn.toolCalls) messages.push({ role: 'tool', tool_call_id: call.id, name: kimiSearch, content: call.function.arguments });
       }
+      const kimiOffered = offersKimiSearch(request.tools);
+      const offered = kimiOffered || offersGlmSearch(request.tools);
+      const used = rounds > 0 || state.sources.size > 0;
+      const webSearch: WebSearchStatus = used ? 'used' : offered ? 'available_not_used' : 'off';
       const result: ChatResult = {
-        content,
-        reasoningContent: reasoning === '' ? null : reasoning,
-        provider: this.options.provider,
+        content: state.content,
+        reasoningContent: state.reasoning === '' ? null : state.reasoning,
+        provider,
         model: request.model,
-        inputTokens: usage?.prompt_tokens ?? null,
-        outputTokens: usage?.completion_tokens ?? null,
-        durationMs: Math.round(performance.now() - started),
-        timeToFirstTokenMs: firstTokenMs,
-        attempts,
+        inputTokens: state.inputTokens,
+        outputTokens: state.outputTokens,
+        durationMs: Math.round(performance.now() - state.started),
+        timeToFirstTokenMs: state.firstTokenMs,
+        attempts: state.attempts,
+        webSearch,
+        ...(kimiOffered || rounds > 0 ? { webSearchRounds: rounds } : {}),
+        ...(state.sources.size > 0 ? { sources: [...state.sources.values()] } : {}),
       };
       finish('ok', undefined);
       return result;
     } catch (error) {
       const reason = controller.signal.reason as unknown;
+      const attempts = state.attempts;
       if (controller.signal.aborted && reason instanceof TimeoutReason) {
         finish('timeout', error);
         throw new ExaiError(
           'timeout',
-          `${this.options.provider} model ${request.model} did not finish within ${Math.round(this.options.timeoutMs / 1000)} s (${attempts} attempt${attempts === 1 ? '' : 's'}).`,
+          `${provider} model ${request.model} did not finish within ${Math.round(this.options.timeoutMs / 1000)} s (${attempts} attempt${attempts === 1 ? '' : 's'}).`,
         );
       }
       if (controller.signal.aborted) {
         finish('cancelled', error);
-        throw new ExaiError('cancelled', `The call to ${this.options.provider} model ${request.model} was cancelled.`);
+        throw new ExaiError('cancelled', `The call to ${provider} model ${request.model} was cancelled.`);
       }
       finish('error', error);
+      if (isExaiError(error)) throw error;
       const kind = errorClass(error);
       const detail = error instanceof Error ? error.message : String(error);
       throw new ExaiError(
         kind === 'network' || kind === 'rate_limited' || /^http_5/.test(kind) ? 'provider_unavailable' : 'provider_error',
-        `${this.options.provider} model ${request.model} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${kind}): ${detail}`,
-        { cause: error, details: { provider: this.options.provider, model: request.model, error_class: kind } },
+        `${provider} model ${request.model} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${kind}): ${detail}`,
+        { cause: error, details: { provider, model: request.model, error_class: kind } },
       );
     } finally {
       clearTimeout(timer);
       request.signal?.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  /** One request, streamed, retried until text of it reaches the caller. */
+  private async turn(request: ChatRequest, messages: WireMessage[], signal: AbortSignal, state: CallState): Promise<Turn> {
+    for (let attempt = 1; ; attempt += 1) {
+      state.attempts += 1;
+      const turn: Turn = { content: '', reasoning: '', toolCalls: [], finishReason: null };
+      const calls = new Map<number, WireToolCall>();
+      let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+      try {
+        const stream = await this.sdk.chat.completions.create(
+          {
+            model: request.model,
+            messages: messages as OpenAI.Chat.ChatCompletionMessageParam[],
+            stream: true,
+            stream_options: { include_usage: true },
+            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+            ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+            ...(request.tools === undefined || request.tools.length === 0 ? {} : { tools: request.tools as unknown as OpenAI.Chat.ChatCompletionTool[] }),
+            ...(request.extra ?? {}),
+          },
+          { signal },
+        );
+        for await (const chunk of stream) {
+          if (chunk.usage) usage = chunk.usage;
+          addSources(state.sources, (chunk as { web_search?: unknown }).web_search);
+          const choice = chunk.choices[0];
+          if (choice?.finish_reason) turn.finishReason = choice.finish_reason;
+          const delta = choice?.delta as { content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[] | null } | undefined;
+          for (const piece of delta?.tool_calls ?? []) {
+            const index = piece.index ?? 0;
+            const call = calls.get(index) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
+            calls.set(index, call);
+            if (piece.id) call.id = piece.id;
+            if (piece.function?.name) call.function.name = piece.function.name;
+            if (piece.function?.arguments) call.function.arguments += piece.function.arguments;
+          }
+          const text = delta?.content ?? '';
+          const thought = delta?.reasoning_content ?? '';
+          if (!text && !thought) continue;
+          if (state.firstTokenMs === null) state.firstTokenMs = Math.round(performance.now() - state.started);
+          turn.content += text;
+          turn.reasoning += thought;
+          state.content += text;
+          state.reasoning += thought;
+          request.onDelta?.({ ...(text ? { content: text } : {}), ...(thought ? { reasoning: thought } : {}) });
+        }
+        // The SDK ends an aborted stream quietly; an aborted call must not pass for a finished one.
+        if (signal.aborted) throw new Error('aborted');
+        if (usage?.prompt_tokens !== undefined) state.inputTokens = (state.inputTokens ?? 0) + usage.prompt_tokens;
+        if (usage?.completion_tokens !== undefined) state.outputTokens = (state.outputTokens ?? 0) + usage.completion_tokens;
+        turn.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+        return turn;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        // After text of this turn reached the caller a retry would repeat it; earlier turns are safe to keep.
+        const streamed = turn.content !== '' || turn.reasoning !== '';
+        if (streamed || attempt >= this.retry.maxAttempts || !isRetryable(error)) throw error;
+        await pause(retryDelayMs(attempt, error, this.retry), signal);
+      }
     }
   }
 }

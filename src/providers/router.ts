@@ -12,17 +12,23 @@ import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js
 import { ProviderClient } from './client.js';
 import { ModelRegistry, type ModelInfo, type ProviderName } from './registry.js';
 import { Semaphore } from './semaphore.js';
-import type { ChatRequest, ChatResult } from './types.js';
+import type { BuiltinTool, ChatRequest, ChatResult } from './types.js';
 
-export interface RoutedRequest extends Omit<ChatRequest, 'model' | 'extra'> {
+export interface RoutedRequest extends Omit<ChatRequest, 'model' | 'extra' | 'tools'> {
   /** A model name, an alias, or `auto`. */
   model: string;
   /** Models to try, in order, when the first one's provider is unavailable. */
   fallbacks?: string[];
   /** Ask for the model's thinking mode where the provider has a switch for it. */
   thinking?: boolean;
+  /**
+   * Let the model search the web where it can (the registry's `webSearch`);
+   * elsewhere it answers without, and the result says `unsupported`.
+   */
+  webSearch?: boolean;
 }
 
+/** `webSearch`, `webSearchRounds` and `sources` (see ChatResult) say what became of web search. */
 export interface RoutedResult extends ChatResult {
   /** Models tried before the one that answered, with why each was passed over. */
   passedOver: { model: string; reason: string }[];
@@ -46,6 +52,18 @@ function providerFields(model: ModelInfo, thinking: boolean | undefined): Record
     return { thinking: { type: thinking ? 'enabled' : 'disabled' } };
   }
   return {};
+}
+
+/** The provider's web search tool, for a model that has one. */
+function searchTools(model: ModelInfo): BuiltinTool[] {
+  switch (model.provider) {
+    case 'kimi':
+      return [{ type: 'builtin_function', function: { name: '$web_search' } }];
+    case 'glm':
+      return [{ type: 'web_search', web_search: { enable: true, search_result: true } }];
+    case 'openai-compat':
+      return [];
+  }
 }
 
 export class ProviderRouter {
@@ -85,7 +103,7 @@ export class ProviderRouter {
   }
 
   async chat(request: RoutedRequest): Promise<RoutedResult> {
-    const { model: asked, fallbacks = [], thinking, ...rest } = request;
+    const { model: asked, fallbacks = [], thinking, webSearch, ...rest } = request;
     const chain = [this.pick(asked), ...fallbacks.map((name) => this.registry.resolve(name))];
     const passedOver: RoutedResult['passedOver'] = [];
     let lastError: unknown;
@@ -104,9 +122,12 @@ export class ProviderRouter {
         throw new ExaiError('cancelled', `The call to ${model.name} was cancelled while waiting for a free slot.`, { cause: error });
       });
       try {
-        const result = await lane.client.chat({ ...rest, model: model.name, extra: providerFields(model, thinking) });
+        // Judged per model: a fallback may lack the search its predecessor had.
+        const tools = webSearch === true && model.capabilities.webSearch ? searchTools(model) : [];
+        const result = await lane.client.chat({ ...rest, model: model.name, extra: providerFields(model, thinking), ...(tools.length > 0 ? { tools } : {}) });
         lane.breaker.succeeded();
-        return { ...result, passedOver };
+        const unsupported = webSearch === true && tools.length === 0;
+        return { ...result, ...(unsupported ? { webSearch: 'unsupported' as const } : {}), passedOver };
       } catch (error) {
         const unavailable = isExaiError(error) && (error.code === 'provider_unavailable' || error.code === 'timeout');
         if (!unavailable) {

@@ -2,19 +2,37 @@
  * A small OpenAI-compatible server for the provider tests: POST
  * /chat/completions with and without SSE streaming (`data: … ` lines ending in
  * `data: [DONE]`), usage in the last chunk, `reasoning_content` deltas as Kimi
- * and GLM send them. Each request takes the next scripted reply; every request
- * is recorded, including whether its client hung up.
+ * and GLM send them, tool-call turns (Kimi's `$web_search`) and GLM's top-level
+ * `web_search` results. Each request takes the next scripted reply; every
+ * request is recorded, including whether its client hung up.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
+type Usage = { prompt_tokens: number; completion_tokens: number };
+
+/** One entry of GLM's `web_search` array. */
+export type FakeSearchResult = { title: string; link: string; media?: string; content?: string };
 
 export type FakeReply =
   | {
       kind: 'answer';
       content: string;
       reasoning?: string;
-      usage?: { prompt_tokens: number; completion_tokens: number };
+      usage?: Usage;
+      /** GLM's top-level `web_search` results: in the first chunk, or in the JSON reply. */
+      webSearch?: FakeSearchResult[];
       /** Pause before the first byte, and between stream chunks. */
+      delayMs?: number;
+      chunkDelayMs?: number;
+    }
+  /** A turn that ends in tool calls (finish_reason `tool_calls`); each call's arguments stream in several pieces. */
+  | {
+      kind: 'tool_calls';
+      calls: { id: string; name: string; arguments: string }[];
+      content?: string;
+      reasoning?: string;
+      usage?: Usage;
       delayMs?: number;
       chunkDelayMs?: number;
     }
@@ -56,23 +74,29 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = [];
   const state = { fallback: { kind: 'answer', content: 'ok' } as FakeReply, open: 0, peak: 0 };
 
-  async function answer(reply: Extract<FakeReply, { kind: 'answer' }>, body: Record<string, unknown>, response: ServerResponse, record: RecordedRequest) {
-    const usage = reply.usage ?? { prompt_tokens: 10, completion_tokens: Math.max(1, Math.ceil(reply.content.length / 4)) };
+  async function answer(reply: Extract<FakeReply, { kind: 'answer' | 'tool_calls' }>, body: Record<string, unknown>, response: ServerResponse, record: RecordedRequest) {
+    const content = reply.content ?? '';
+    const calls = reply.kind === 'tool_calls' ? reply.calls : [];
+    const finishReason = reply.kind === 'tool_calls' ? 'tool_calls' : 'stop';
+    const webSearch = reply.kind === 'answer' && reply.webSearch !== undefined ? { web_search: reply.webSearch } : {};
+    const usage = reply.usage ?? { prompt_tokens: 10, completion_tokens: Math.max(1, Math.ceil(content.length / 4)) };
     const id = `chatcmpl-${requests.length}`;
     const model = String(body.model);
     if (reply.delayMs) await sleep(reply.delayMs);
     if (body.stream !== true) {
       response.writeHead(200, { 'content-type': 'application/json' });
-      const message: Record<string, unknown> = { role: 'assistant', content: reply.content };
+      const message: Record<string, unknown> = { role: 'assistant', content: reply.kind === 'tool_calls' && reply.content === undefined ? null : content };
       if (reply.reasoning !== undefined) message.reasoning_content = reply.reasoning;
+      if (calls.length > 0) message.tool_calls = calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }));
       response.end(
         JSON.stringify({
           id,
           object: 'chat.completion',
           created: Math.floor(Date.now() / 1000),
           model,
-          choices: [{ index: 0, message, finish_reason: 'stop' }],
+          choices: [{ index: 0, message, finish_reason: finishReason }],
           usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+          ...webSearch,
         }),
       );
       return;
@@ -82,18 +106,22 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       response.write(
         `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`,
       );
-    send({ role: 'assistant', content: '' }, null);
-    for (const part of chunks(reply.reasoning ?? '', 8)) {
+    send({ role: 'assistant', content: '' }, null, webSearch);
+    const deltas: Record<string, unknown>[] = [
+      ...chunks(reply.reasoning ?? '', 8).map((part) => ({ reasoning_content: part })),
+      ...chunks(content, 8).map((part) => ({ content: part })),
+      // As OpenAI streams them: id, type and name first, then the arguments in pieces.
+      ...calls.flatMap((call, index) => [
+        { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] },
+        ...chunks(call.arguments, 8).map((part) => ({ tool_calls: [{ index, function: { arguments: part } }] })),
+      ]),
+    ];
+    for (const delta of deltas) {
       if (record.aborted) return;
-      send({ reasoning_content: part }, null);
+      send(delta, null);
       if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
     }
-    for (const part of chunks(reply.content, 8)) {
-      if (record.aborted) return;
-      send({ content: part }, null);
-      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
-    }
-    send({}, 'stop', { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
+    send({}, finishReason, { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
     response.end('data: [DONE]\n\n');
   }
 
@@ -122,6 +150,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       const reply = queue.shift() ?? state.fallback;
       switch (reply.kind) {
         case 'answer':
+        case 'tool_calls':
           void answer(reply, record.body, response, record);
           return;
         case 'error':
