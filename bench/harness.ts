@@ -8,6 +8,9 @@
  * is always project / baseline in the figure's own unit:
  * - throughput (unit ends in "/s"): higher is better, pass = ratio >= target;
  * - time (µs, ms): lower is better, pass = ratio <= target.
+ * A figure whose target is an added cost (the MCP overhead: at most 1 ms more
+ * than a bare server) sets `target_on: 'difference'`: then the target bounds
+ * project − baseline, in the figure's unit, and the ratio is informational.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,6 +36,12 @@ export interface BenchResult {
   pass: boolean | null;
   /** What exactly was measured, the baseline, and anything worth knowing to read the figure. */
   notes: string;
+  /** Set to 'difference' when `target` bounds project − baseline (in `unit`) instead of the ratio. */
+  target_on?: 'difference';
+  /** project − baseline, in `unit`; present on figures with target_on 'difference'. */
+  difference?: number;
+  /** Further measurements that explain the figure (such as where the time goes), by name. */
+  details?: Record<string, number | string>;
 }
 
 export type Better = 'higher' | 'lower';
@@ -58,6 +67,12 @@ export interface BenchContext {
   logger: Logger;
   /** A progress line on stderr. */
   progress(message: string): void;
+  /**
+   * Registers a cleanup to run if the bench is interrupted (Ctrl-C) while this
+   * benchmark runs, such as stopping a process it started; returns the function
+   * that unregisters it once the benchmark has cleaned up by itself.
+   */
+  registerCleanup?(cleanup: () => Promise<void>): () => void;
 }
 
 /** One file under bench/ exports one of these; bench/run.ts lists them. */
@@ -83,10 +98,15 @@ export function makeResult(input: {
   better: Better;
   target: number | null;
   notes: string;
+  /** 'difference': the target bounds value − baseline rather than the ratio. */
+  targetOn?: 'ratio' | 'difference';
+  details?: Record<string, number | string>;
 }): BenchResult {
   const ratio = input.value / input.baseline;
-  const pass = input.target === null ? null : input.better === 'higher' ? ratio >= input.target : ratio <= input.target;
-  return {
+  const difference = input.value - input.baseline;
+  const measure = input.targetOn === 'difference' ? difference : ratio;
+  const pass = input.target === null ? null : input.better === 'higher' ? measure >= input.target : measure <= input.target;
+  const result: BenchResult = {
     name: input.name,
     backend: input.backend,
     value: round(input.value),
@@ -97,6 +117,12 @@ export function makeResult(input: {
     pass,
     notes: input.notes,
   };
+  if (input.targetOn === 'difference') {
+    result.target_on = 'difference';
+    result.difference = round(difference);
+  }
+  if (input.details !== undefined) result.details = input.details;
+  return result;
 }
 
 /** Throughput units end in "/s"; everything else is a time. */
@@ -284,11 +310,14 @@ function formatNumber(value: number): string {
 
 function formatTarget(result: BenchResult): string {
   if (result.target === null) return '-';
-  return `${betterFor(result.unit) === 'higher' ? '>=' : '<='} ${result.target}`;
+  const comparison = betterFor(result.unit) === 'higher' ? '>=' : '<=';
+  return result.target_on === 'difference' ? `diff ${comparison} ${result.target} ${result.unit}` : `${comparison} ${result.target}`;
 }
 
 export function formatTable(results: BenchResult[]): string {
-  const header = ['name', 'backend', 'value', 'unit', 'baseline', 'ratio', 'target', 'pass'];
+  // The diff column (project − baseline) appears only when a figure has one.
+  const withDiff = results.some((r) => r.difference !== undefined);
+  const header = ['name', 'backend', 'value', 'unit', 'baseline', 'ratio', ...(withDiff ? ['diff'] : []), 'target', 'pass'];
   const rows = results.map((r) => [
     r.name,
     r.backend,
@@ -296,14 +325,35 @@ export function formatTable(results: BenchResult[]): string {
     r.unit,
     formatNumber(r.baseline_value),
     r.ratio.toFixed(2),
+    ...(withDiff ? [r.difference === undefined ? '-' : `${r.difference >= 0 ? '+' : ''}${formatNumber(r.difference)}`] : []),
     formatTarget(r),
     r.pass === null ? '-' : r.pass ? 'PASS' : 'MISS',
   ]);
-  const numeric = new Set([2, 4, 5]);
+  const numeric = new Set(withDiff ? [2, 4, 5, 6] : [2, 4, 5]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
     cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** The details of the figures that have some, one block per figure (empty when none has). */
+export function formatDetails(results: BenchResult[]): string {
+  const blocks = results
+    .filter((r) => r.details !== undefined && Object.keys(r.details).length > 0)
+    .map((r) => {
+      const entries = Object.entries(r.details!);
+      const width = Math.max(...entries.map(([key]) => key.length));
+      const lines = entries.map(([key, value]) => `  ${key.padEnd(width)}  ${typeof value === 'number' ? formatNumber(value) : value}`);
+      return [`${r.name} [${r.backend}]:`, ...lines].join('\n');
+    });
+  return blocks.length === 0 ? '' : blocks.join('\n') + '\n';
+}
+
+/** How a missed figure compares with its target, for the summary line. */
+export function describeMiss(result: BenchResult): string {
+  return result.target_on === 'difference'
+    ? `${result.name} [${result.backend}] diff ${result.difference} ${result.unit} vs target ${result.target} ${result.unit}`
+    : `${result.name} [${result.backend}] ratio ${result.ratio} vs target ${result.target}`;
 }
 
 export function missedTargets(results: BenchResult[]): BenchResult[] {

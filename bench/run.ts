@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=append,load] [-- --backend=pglite|postgres]`
+ * `npm run bench [-- --quick] [-- --only=append,load,mcp] [-- --backend=pglite,postgres]`
  *
  * Runs every registered benchmark on every available backend, prints a table
  * on stdout and writes bench/results/latest.json. Missed targets are listed but
@@ -10,10 +10,20 @@ import { performance } from 'node:perf_hooks';
 import { createLogger } from '../src/logger.js';
 import { appendBenchmark } from './append.js';
 import { externalUrls, openPgliteBackend, openPostgresBackend } from './backends.js';
-import { formatTable, missedTargets, writeResults, type BenchBackend, type BenchResult, type Benchmark } from './harness.js';
+import {
+  describeMiss,
+  formatDetails,
+  formatTable,
+  missedTargets,
+  writeResults,
+  type BenchBackend,
+  type BenchResult,
+  type Benchmark,
+} from './harness.js';
 import { loadBenchmark } from './load.js';
+import { mcpBenchmark } from './mcp.js';
 
-const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark];
+const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark];
 
 interface Options {
   quick: boolean;
@@ -96,7 +106,18 @@ async function main(): Promise<number> {
       for (const benchmark of selected) {
         const start = performance.now();
         try {
-          results.push(...(await benchmark.run({ backend, quick: options.quick, logger, progress: (m) => progress(`[${backend.name}] ${m}`) })));
+          results.push(
+            ...(await benchmark.run({
+              backend,
+              quick: options.quick,
+              logger,
+              progress: (m) => progress(`[${backend.name}] ${m}`),
+              registerCleanup: (cleanup) => {
+                cleanups.add(cleanup);
+                return () => cleanups.delete(cleanup);
+              },
+            })),
+          );
         } catch (error) {
           if (interrupted) break;
           crashed = true;
@@ -113,12 +134,14 @@ async function main(): Promise<number> {
   if (interrupted) return new Promise<number>(() => undefined); // the signal handler exits once cleaned up
 
   process.stdout.write(`\n${formatTable(results)}`);
+  const details = formatDetails(results);
+  if (details !== '') process.stdout.write(`\n${details}`);
   const file = writeResults(results);
   const missed = missedTargets(results);
   process.stdout.write(
     missed.length === 0
       ? `\nAll targets met (${results.filter((r) => r.pass !== null).length} with a target).\n`
-      : `\nMISSED TARGETS (${missed.length}): ${missed.map((r) => `${r.name} [${r.backend}] ratio ${r.ratio} vs target ${r.target}`).join('; ')}\n`,
+      : `\nMISSED TARGETS (${missed.length}): ${missed.map(describeMiss).join('; ')}\n`,
   );
   process.stdout.write(`Results written to ${file} (${options.quick ? 'quick' : 'full'} run, ${seconds(performance.now() - started)}).\n`);
   return crashed ? 1 : 0;

@@ -1,18 +1,26 @@
 /**
  * One consultation of a model inside a conversation — what every AI tool does
- * underneath: validate, load the thread (or start one), fit its history into
- * the model's budget, call the model through the router, then store the
- * question and the answer together. A call that fails leaves nothing behind.
+ * underneath: validate, load the thread (or start one), choose the model, fit
+ * history and files into its budget, call it through the router, then store
+ * the question and the answer together. A call that fails leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { Config } from '../config.js';
+import { contextBudget, fitHistory, historyFiles } from '../conversations/history.js';
 import type { ConversationStore } from '../conversations/store.js';
-import { fitHistory, historyBudget } from '../conversations/history.js';
+import { countTokens } from '../conversations/tokens.js';
 import type { Thread } from '../conversations/types.js';
 import { parseThreadId } from '../conversations/validate.js';
 import { ExaiError } from '../errors.js';
+import { formatFiles, readPromptFiles, type PromptFiles } from '../files/prompt-files.js';
+import { chooseModel, fallbackModels, type ToolCategory } from '../providers/model-choice.js';
+import type { ModelInfo } from '../providers/registry.js';
 import type { ProviderRouter, RoutedResult } from '../providers/router.js';
 import type { ChatMessage } from '../providers/types.js';
+
+export const thinkingModes = ['minimal', 'low', 'medium', 'high', 'max'] as const;
+export type ThinkingMode = (typeof thinkingModes)[number];
 
 const consultInputSchema = z
   .object({
@@ -20,18 +28,29 @@ const consultInputSchema = z
     model: z.string().min(1).optional(),
     continuationId: z.string().optional(),
     temperature: z.number().min(0, 'must be between 0 and 2').max(2, 'must be between 0 and 2').optional(),
-    thinking: z.boolean().optional(),
+    thinkingMode: z.enum(thinkingModes).optional(),
+    webSearch: z.boolean().optional(),
+    files: z.array(z.string().min(1)).max(100, 'at most 100 files').optional(),
     fallbacks: z.array(z.string().min(1)).max(5).optional(),
   })
   .strict();
 
 export type ConsultInput = z.input<typeof consultInputSchema>;
+export type ParsedConsultInput = z.output<typeof consultInputSchema>;
 
 export interface ConsultOptions {
   userId: string;
   /** The tool on whose behalf the model is consulted. */
   toolName: string;
+  /** Which models `auto` prefers for this tool. */
+  category?: ToolCategory;
   systemPrompt: string;
+  /** What the model is asked, when it differs from the prompt stored as the user's turn. */
+  modelPrompt?: string;
+  /** Stored with the user's turn (a step tool's step, findings, …). */
+  turnMetadata?: Record<string, unknown>;
+  /** A thread already loaded by the caller, to save loading it twice. */
+  thread?: Thread;
   /** Identifies this request; a retry with the same id stores nothing twice. */
   requestId?: string;
   signal?: AbortSignal;
@@ -47,64 +66,114 @@ export interface ConsultResult {
   turnCount: number;
   inputTokens: number | null;
   outputTokens: number | null;
-  /** Older turns left out of the prompt to fit the model's budget. */
-  omittedTurns: number;
+  history: { included: number; omitted: number; tokens: number };
+  files: { embedded: string[]; skipped: { path: string; reason: string }[] };
   passedOver: RoutedResult['passedOver'];
+  webSearch: RoutedResult['webSearch'];
+  sources: NonNullable<RoutedResult['sources']>;
 }
 
 export interface ConsultDeps {
   conversations: ConversationStore;
   router: ProviderRouter;
+  config: Pick<Config, 'files'>;
 }
 
-function parseInput(input: unknown): z.output<typeof consultInputSchema> {
+export function parseConsultInput(input: unknown): ParsedConsultInput {
   const parsed = consultInputSchema.safeParse(input);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`);
   throw new ExaiError('invalid_argument', `Invalid request: ${problems.join('; ')}.`);
 }
 
-/** A continued thread keeps its model unless the caller names another. */
-function modelFor(asked: string | undefined, thread: Thread | undefined, deps: ConsultDeps): string {
-  if (asked !== undefined && asked.toLowerCase() !== 'auto') return asked;
+/** The thread a continuation id names, or an error that reads the same for unknown and foreign ids. */
+export async function loadContinuation(deps: Pick<ConsultDeps, 'conversations'>, userId: string, continuationId: string | undefined): Promise<Thread | undefined> {
+  if (continuationId === undefined) return undefined;
+  return deps.conversations.loadThread(userId, parseThreadId(continuationId));
+}
+
+/** A continued thread keeps its model unless the caller names another; `auto` picks by category and needs. */
+export function modelFor(deps: Pick<ConsultDeps, 'router'>, request: ParsedConsultInput, thread: Thread | undefined, category: ToolCategory): { model: ModelInfo; fallbacks: string[] } {
+  const registry = deps.router.registry;
+  const asked = request.model;
+  if (asked !== undefined && asked.trim().toLowerCase() !== 'auto') return { model: registry.resolve(asked), fallbacks: request.fallbacks ?? [] };
   const previous = thread?.turns.findLast((turn) => turn.role === 'assistant' && turn.model !== null)?.model;
   if (previous) {
     try {
-      return deps.router.registry.resolve(previous).name;
+      return { model: registry.resolve(previous), fallbacks: request.fallbacks ?? [] };
     } catch {
-      // that model is no longer offered: pick anew
+      // that model is no longer offered: choose anew
     }
   }
-  return 'auto';
+  const needs = { webSearch: request.webSearch === true, thinking: request.thinkingMode !== undefined && request.thinkingMode !== 'minimal' && category === 'reasoning' };
+  const model = chooseModel(registry, category, needs);
+  return { model, fallbacks: request.fallbacks ?? fallbackModels(registry, category, model, needs) };
+}
+
+function historyNote(history: ConsultResult['history']): string | undefined {
+  if (history.omitted === 0) return undefined;
+  return `${history.omitted} older turn${history.omitted === 1 ? '' : 's'} of this conversation did not fit the model's context and ${history.omitted === 1 ? 'was' : 'were'} left out; the newest ${history.included} were sent.`;
+}
+
+/** Short notes for the caller about what the model did not see. */
+export function consultNotes(result: Pick<ConsultResult, 'history' | 'files' | 'webSearch'>): string[] {
+  const notes: string[] = [];
+  const history = historyNote(result.history);
+  if (history) notes.push(history);
+  for (const file of result.files.skipped) notes.push(`File ${file.path} was not sent: ${file.reason}.`);
+  if (result.webSearch === 'unsupported') notes.push('Web search was asked for, but this model cannot search the web; it answered from what it knows.');
+  return notes;
 }
 
 export async function consult(deps: ConsultDeps, input: unknown, options: ConsultOptions): Promise<ConsultResult> {
-  const request = parseInput(input);
+  const request = parseConsultInput(input);
   const requestId = options.requestId ?? randomUUID();
-  const thread =
-    request.continuationId === undefined
-      ? undefined
-      : await deps.conversations.loadThread(options.userId, parseThreadId(request.continuationId));
-  const model = deps.router.pick(modelFor(request.model, thread, deps));
-  const history = fitHistory(thread?.turns ?? [], historyBudget(model.contextWindow));
-  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt }, ...history.messages, { role: 'user', content: request.prompt }];
+  const category = options.category ?? 'balanced';
+  const thread = options.thread ?? (await loadContinuation(deps, options.userId, request.continuationId));
+  const { model, fallbacks } = modelFor(deps, request, thread, category);
+  const budget = contextBudget(model.contextWindow);
+
+  const turns = thread?.turns ?? [];
+  const ownFiles = request.files ?? [];
+  const files: PromptFiles = await readPromptFiles(
+    [...ownFiles.map((file) => ({ path: file, strict: true })), ...historyFiles(turns).filter((file) => !ownFiles.includes(file)).map((file) => ({ path: file, strict: false }))],
+    deps.config.files,
+    budget.files,
+  );
+  const asked = options.modelPrompt ?? request.prompt;
+  const fixedTokens = countTokens(options.systemPrompt) + countTokens(asked) + files.tokens;
+  if (fixedTokens > budget.input) {
+    throw new ExaiError('invalid_argument', `The request is about ${fixedTokens} tokens, more than the ${budget.input} that ${model.name} takes as input. Shorten the prompt or send fewer files.`);
+  }
+  const history = fitHistory(turns, Math.min(budget.history, budget.input - fixedTokens));
+  const userContent = files.embedded.length === 0 ? asked : `${asked}\n\nFiles for reference:\n\n${formatFiles(files.embedded)}`;
+  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt }, ...history.messages, { role: 'user', content: userContent }];
 
   const answer = await deps.router.chat({
     model: model.name,
     messages,
     tool: options.toolName,
-    ...(request.fallbacks === undefined ? {} : { fallbacks: request.fallbacks }),
+    maxTokens: Math.min(model.maxOutput, budget.reply),
+    ...(fallbacks.length === 0 ? {} : { fallbacks }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-    ...(request.thinking === undefined ? {} : { thinking: request.thinking }),
+    ...(request.thinkingMode === undefined ? {} : { thinking: request.thinkingMode !== 'minimal' }),
+    ...(request.webSearch === undefined ? {} : { webSearch: request.webSearch }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onDelta === undefined ? {} : { onDelta: options.onDelta }),
   });
 
   // Only now, with an answer, is anything stored: the thread (when new), the question and the answer.
-  const threadId =
-    thread?.id ?? (await deps.conversations.createThread(options.userId, { toolName: options.toolName, title: request.prompt.slice(0, 80) })).id;
+  const threadId = thread?.id ?? (await deps.conversations.createThread(options.userId, { toolName: options.toolName, title: request.prompt.slice(0, 80) })).id;
+  const embeddedOwn = files.embedded.filter((file) => ownFiles.includes(file.path)).map((file) => file.path);
   const [, stored] = await deps.conversations.appendTurns(options.userId, threadId, [
-    { role: 'user', content: request.prompt, toolName: options.toolName, idempotencyKey: `${requestId}:question` },
+    {
+      role: 'user',
+      content: request.prompt,
+      toolName: options.toolName,
+      files: ownFiles,
+      idempotencyKey: `${requestId}:question`,
+      ...(options.turnMetadata === undefined ? {} : { metadata: options.turnMetadata }),
+    },
     {
       role: 'assistant',
       content: answer.content,
@@ -114,6 +183,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
       ...(answer.reasoningContent === null ? {} : { reasoningContent: answer.reasoningContent }),
       ...(answer.inputTokens === null ? {} : { inputTokens: answer.inputTokens }),
       ...(answer.outputTokens === null ? {} : { outputTokens: answer.outputTokens }),
+      ...(embeddedOwn.length === 0 && files.embedded.length === 0 ? {} : { metadata: { files_sent: files.embedded.map((file) => file.path) } }),
       idempotencyKey: `${requestId}:answer`,
     },
   ]);
@@ -126,7 +196,10 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     turnCount: stored!.turn.seq,
     inputTokens: answer.inputTokens,
     outputTokens: answer.outputTokens,
-    omittedTurns: history.omitted,
+    history: { included: history.included, omitted: history.omitted, tokens: history.tokens },
+    files: { embedded: files.embedded.map((file) => file.path), skipped: files.skipped },
     passedOver: answer.passedOver,
+    webSearch: answer.webSearch,
+    sources: answer.sources ?? [],
   };
 }

@@ -1,27 +1,55 @@
 /**
  * Fits a thread's history into a model's context: newest turns first until the
  * history budget is spent, then shown oldest first. Budgets follow the peers'
- * rule of thumb: below 300K tokens of context, 60% for the prompt (half of it
- * history) and 40% for the reply; from 300K, 80/20 with 40% history.
+ * rule of thumb: below 300K tokens of context, 60% of the window for the
+ * prompt (of it, half for history and 30% for files) and 40% for the reply;
+ * from 300K, 80/20 with 40% each for history and files.
  */
 import type { ChatMessage } from '../providers/types.js';
+import { countStoredTokens } from './tokens.js';
 import type { Turn } from './types.js';
 
-/** About four characters a token: cheap, and errs on the side of sending less. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+export interface ContextBudget {
+  /** Everything sent: system prompt, history, files and the new prompt. */
+  input: number;
+  history: number;
+  files: number;
+  reply: number;
 }
 
-export function historyBudget(contextWindow: number): number {
+export function contextBudget(contextWindow: number): ContextBudget {
   const large = contextWindow >= 300_000;
-  const input = contextWindow * (large ? 0.8 : 0.6);
-  return Math.floor(input * (large ? 0.4 : 0.5));
+  const input = Math.floor(contextWindow * (large ? 0.8 : 0.6));
+  return {
+    input,
+    history: Math.floor(input * (large ? 0.4 : 0.5)),
+    files: Math.floor(input * (large ? 0.4 : 0.3)),
+    reply: contextWindow - input,
+  };
+}
+
+/** The history share of a model's window, in tokens. */
+export function historyBudget(contextWindow: number): number {
+  return contextBudget(contextWindow).history;
 }
 
 export interface FittedHistory {
   messages: ChatMessage[];
   /** Older turns left out to stay within the budget. */
   omitted: number;
+  /** Turns sent. */
+  included: number;
+  /** Tokens the sent turns take. */
+  tokens: number;
+}
+
+function turnTokens(turn: Turn): number {
+  return countStoredTokens(`${turn.id}:c`, turn.content) + (turn.reasoningContent ? countStoredTokens(`${turn.id}:r`, turn.reasoningContent) : 0);
+}
+
+/** Only user and assistant turns reach the model; system and tool turns are the server's own notes. */
+function sentToModel(turn: Turn): boolean {
+  return turn.role === 'user' || turn.role === 'assistant';
 }
 
 export function fitHistory(turns: readonly Turn[], budgetTokens: number): FittedHistory {
@@ -29,14 +57,28 @@ export function fitHistory(turns: readonly Turn[], budgetTokens: number): Fitted
   let spent = 0;
   for (let index = turns.length - 1; index >= 0; index -= 1) {
     const turn = turns[index]!;
-    if (turn.role === 'tool') continue;
-    const cost = estimateTokens(turn.content) + estimateTokens(turn.reasoningContent ?? '');
+    if (!sentToModel(turn)) continue;
+    const cost = turnTokens(turn);
     if (spent + cost > budgetTokens) break;
     spent += cost;
-    const message: ChatMessage = { role: turn.role, content: turn.content };
+    const message: ChatMessage = { role: turn.role as 'user' | 'assistant', content: turn.content };
     if (turn.role === 'assistant' && turn.reasoningContent) message.reasoningContent = turn.reasoningContent;
     kept.push(message);
   }
-  const considered = turns.filter((turn) => turn.role !== 'tool').length;
-  return { messages: kept.reverse(), omitted: considered - kept.length };
+  const considered = turns.filter(sentToModel).length;
+  return { messages: kept.reverse(), omitted: considered - kept.length, included: kept.length, tokens: spent };
+}
+
+/** Files the thread's turns referred to, newest first, each once. */
+export function historyFiles(turns: readonly Turn[]): string[] {
+  const seen = new Set<string>();
+  const files: string[] = [];
+  for (let index = turns.length - 1; index >= 0; index -= 1) {
+    for (const file of turns[index]!.files) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      files.push(file);
+    }
+  }
+  return files;
 }

@@ -95,6 +95,15 @@ export class ProviderRouter {
     return new ProviderRouter(ModelRegistry.fromConfig(config), clients, { maxConcurrent: config.providers.maxConcurrent });
   }
 
+  /** Each configured provider and whether calls to it go through now. */
+  providerStatus(): { provider: ProviderName; state: 'ok' | 'failing' | 'probing'; models: number }[] {
+    return [...this.lanes].map(([provider, lane]) => ({
+      provider,
+      state: lane.breaker.state === 'closed' ? 'ok' : lane.breaker.state === 'open' ? 'failing' : 'probing',
+      models: this.registry.models.filter((model) => model.provider === provider).length,
+    }));
+  }
+
   /** The model `auto` stands for now, or the named one. */
   pick(nameOrAuto: string): ModelInfo {
     if (nameOrAuto.trim().toLowerCase() !== 'auto') return this.registry.resolve(nameOrAuto);

@@ -55,10 +55,11 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
   });
 
   const options = () => ({ userId, toolName: 'chat', systemPrompt: system });
+  const deps = () => ({ conversations, router, config: { files: { allowedRoots: ['/tmp'], maxFileBytes: 1 << 16, maxTotalBytes: 1 << 18 } } });
 
   it('starts a conversation, stores question and answer, and continues it with the same model', async () => {
     fake.script({ kind: 'answer', content: 'Use short-lived tokens.', reasoning: 'Thinking about tokens.', usage: { prompt_tokens: 30, completion_tokens: 6 } });
-    const first = await consult({ conversations, router }, { prompt: 'How long should tokens live?', model: 'glm-4.6' }, options());
+    const first = await consult(deps(), { prompt: 'How long should tokens live?', model: 'glm-4.6' }, options());
     expect(first).toMatchObject({ content: 'Use short-lived tokens.', model: 'glm-4.6', provider: 'glm', turnCount: 2, inputTokens: 30, outputTokens: 6 });
     expect(fake.requests[0]!.body.messages).toEqual([
       { role: 'system', content: system },
@@ -66,7 +67,7 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
     ]);
 
     fake.script({ kind: 'answer', content: 'Fifteen minutes.' });
-    const second = await consult({ conversations, router }, { prompt: 'How many minutes?', continuationId: first.continuationId }, options());
+    const second = await consult(deps(), { prompt: 'How many minutes?', continuationId: first.continuationId }, options());
     expect(second).toMatchObject({ continuationId: first.continuationId, model: 'glm-4.6', turnCount: 4 });
     expect(fake.requests[1]!.body.messages).toEqual([
       { role: 'system', content: system },
@@ -89,19 +90,19 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
       (await asService(database.db, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.conversations WHERE owner_id = $1', [userId]))).rows[0]!.n;
     const before = await count();
     fake.fallback = { kind: 'error', status: 503 };
-    const error = await expectExaiError(consult({ conversations, router }, { prompt: 'Anyone there?', model: 'glm-4.6' }, options()));
+    const error = await expectExaiError(consult(deps(), { prompt: 'Anyone there?', model: 'glm-4.6' }, options()));
     expect(error.code).toBe('provider_unavailable');
     expect(await count()).toBe(before);
   });
 
   it('answers an unknown continuation id before calling any model', async () => {
     const error = await expectExaiError(
-      consult({ conversations, router }, { prompt: 'hi', continuationId: '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab' }, options()),
+      consult(deps(), { prompt: 'hi', continuationId: '6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab' }, options()),
     );
     expect(error.code).toBe('not_found');
-    const malformed = await expectExaiError(consult({ conversations, router }, { prompt: 'hi', continuationId: 'nope' }, options()));
+    const malformed = await expectExaiError(consult(deps(), { prompt: 'hi', continuationId: 'nope' }, options()));
     expect(malformed.code).toBe('invalid_argument');
-    const empty = await expectExaiError(consult({ conversations, router }, { prompt: '' }, options()));
+    const empty = await expectExaiError(consult(deps(), { prompt: '' }, options()));
     expect(empty.message).toContain('prompt: must not be empty');
     expect(fake.requests).toHaveLength(0);
   });
@@ -112,17 +113,17 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
     for (let index = 0; index < 12; index += 1) {
       await conversations.appendTurn(userId, thread.id, { role: index % 2 ? 'assistant' : 'user', content: `${index} ${'x'.repeat(8000)}` });
     }
-    const result = await consult({ conversations, router }, { prompt: 'Summarise.', continuationId: thread.id, model: 'tiny' }, options());
+    const result = await consult(deps(), { prompt: 'Summarise.', continuationId: thread.id, model: 'tiny' }, options());
     const sent = fake.requests[0]!.body.messages as { content: string }[];
-    expect(result.omittedTurns).toBeGreaterThan(0);
-    expect(sent.length - 2 + result.omittedTurns).toBe(12);
+    expect(result.history.omitted).toBeGreaterThan(0);
+    expect(sent.length - 2 + result.history.omitted).toBe(12);
     expect(sent.at(-2)!.content.startsWith('11 ')).toBe(true); // the newest old turn is kept
-    expect(sent[1]!.content.startsWith(`${result.omittedTurns} `)).toBe(true); // oldest kept, in order
+    expect(sent[1]!.content.startsWith(`${result.history.omitted} `)).toBe(true); // oldest kept, in order
   });
 
   it('stores a retried request once', async () => {
-    const first = await consult({ conversations, router }, { prompt: 'once', model: 'glm-4.6' }, { ...options(), requestId: 'req-1' });
-    const again = await consult({ conversations, router }, { prompt: 'once', continuationId: first.continuationId }, { ...options(), requestId: 'req-1' });
+    const first = await consult(deps(), { prompt: 'once', model: 'glm-4.6' }, { ...options(), requestId: 'req-1' });
+    const again = await consult(deps(), { prompt: 'once', continuationId: first.continuationId }, { ...options(), requestId: 'req-1' });
     expect(again.turnCount).toBe(2);
     expect((await conversations.loadThread(userId, first.continuationId)).turnCount).toBe(2);
   });

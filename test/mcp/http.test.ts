@@ -42,7 +42,7 @@ describe('MCP over Streamable HTTP', () => {
     const tools = (await client.listTools()).tools.map((tool) => tool.name);
     expect(tools).toEqual(expect.arrayContaining(['chat', 'listmodels', 'version']));
     const version = await client.callTool({ name: 'version', arguments: {} });
-    expect(version.structuredContent).toMatchObject({ database: 'pglite', cache: 'memory', providers: ['glm'] });
+    expect(version.structuredContent).toMatchObject({ database: 'pglite', cache: 'memory', providers: [{ provider: 'glm', state: 'ok' }] });
     const models = await client.callTool({ name: 'listmodels', arguments: {} });
     expect((models.structuredContent as { models: { name: string }[] }).models.map((model) => model.name)).toContain('glm-4.6');
   });

@@ -1,0 +1,163 @@
+/**
+ * Reads the files a tool call names so they can go into a prompt. Only paths
+ * under the allowed roots are read, after symlinks are resolved (a link inside
+ * a root that points outside it is refused). A path that is refused fails the
+ * call; a file that is readable but cannot be used (too large, binary, over the
+ * token budget) is skipped and reported, so the caller knows what the model saw.
+ */
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { countTokens } from '../conversations/tokens.js';
+import { ExaiError } from '../errors.js';
+
+export interface FileLimits {
+  allowedRoots: readonly string[];
+  maxFileBytes: number;
+  maxTotalBytes: number;
+}
+
+export interface EmbeddedFile {
+  /** The path as the caller gave it (or as found under a folder it gave). */
+  path: string;
+  bytes: number;
+  tokens: number;
+  content: string;
+}
+
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+export interface PromptFiles {
+  embedded: EmbeddedFile[];
+  skipped: SkippedFile[];
+  tokens: number;
+}
+
+/** Folders that hold dependencies or build output, not what anyone asks about. */
+const skippedFolders = new Set(['node_modules', '.git', 'dist', 'build', '.venv', '__pycache__', 'target', '.next']);
+const maxFilesPerFolder = 200;
+
+function isUnder(child: string, root: string): boolean {
+  const relative = path.relative(root, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/** The allowed roots with their own symlinks resolved, so comparisons are between real paths. */
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  const resolved = await Promise.all(roots.map((root) => realpath(root).catch(() => undefined)));
+  return resolved.filter((root): root is string => root !== undefined);
+}
+
+/** The real path of a file a caller named, or an error saying why it may not be read. */
+export async function resolveAllowedPath(requested: string, roots: readonly string[]): Promise<string> {
+  if (!path.isAbsolute(requested)) {
+    throw new ExaiError('invalid_argument', `File ${JSON.stringify(requested)} is not an absolute path. Pass absolute paths, e.g. ${path.join(roots[0] ?? '/home/me/project', 'src/index.ts')}.`);
+  }
+  let real: string;
+  try {
+    real = await realpath(requested);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ExaiError('invalid_argument', `File ${requested} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`}.`);
+  }
+  const allowed = await realRoots(roots);
+  if (!allowed.some((root) => isUnder(real, root))) {
+    throw new ExaiError(
+      'invalid_argument',
+      `File ${requested} is outside the folders exai may read (${roots.join(', ')}). Move it under one of them or add its folder to EXAI_ALLOWED_ROOTS.`,
+    );
+  }
+  return real;
+}
+
+async function listFolder(folder: string, shownAs: string, out: { real: string; shown: string }[]): Promise<void> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    if (out.length >= maxFilesPerFolder) return;
+    if (entry.name.startsWith('.') || skippedFolders.has(entry.name)) continue;
+    const real = path.join(folder, entry.name);
+    const shown = path.join(shownAs, entry.name);
+    if (entry.isDirectory()) await listFolder(real, shown, out);
+    else if (entry.isFile()) out.push({ real, shown });
+  }
+}
+
+async function readHead(file: string, bytes: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads the named files (folders expand to the files under them) in order, within
+ * the byte caps and `tokenBudget`. `strict` paths (this call's own) fail the call
+ * when refused; the others (from earlier turns) are skipped with the reason.
+ */
+export async function readPromptFiles(
+  requests: { path: string; strict: boolean }[],
+  limits: FileLimits,
+  tokenBudget: number,
+): Promise<PromptFiles> {
+  const result: PromptFiles = { embedded: [], skipped: [], tokens: 0 };
+  const seen = new Set<string>();
+  let totalBytes = 0;
+  for (const request of requests) {
+    let real: string;
+    try {
+      real = await resolveAllowedPath(request.path, limits.allowedRoots);
+    } catch (error) {
+      if (request.strict) throw error;
+      result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
+      continue;
+    }
+    const info = await stat(real);
+    const files: { real: string; shown: string }[] = [];
+    if (info.isDirectory()) await listFolder(real, request.path, files);
+    else if (info.isFile()) files.push({ real, shown: request.path });
+    else {
+      result.skipped.push({ path: request.path, reason: 'not a regular file' });
+      continue;
+    }
+    for (const file of files) {
+      if (seen.has(file.real)) continue;
+      seen.add(file.real);
+      const size = (await stat(file.real)).size;
+      if (size > limits.maxFileBytes) {
+        result.skipped.push({ path: file.shown, reason: `too large: ${size} bytes, the limit is ${limits.maxFileBytes} (EXAI_MAX_FILE_BYTES)` });
+        continue;
+      }
+      if (totalBytes + size > limits.maxTotalBytes) {
+        result.skipped.push({ path: file.shown, reason: `the files of this call would pass ${limits.maxTotalBytes} bytes (EXAI_MAX_FILES_BYTES)` });
+        continue;
+      }
+      const bytes = await readHead(file.real, size);
+      if (bytes.includes(0)) {
+        result.skipped.push({ path: file.shown, reason: 'binary file' });
+        continue;
+      }
+      const content = bytes.toString('utf8');
+      const tokens = countTokens(content);
+      if (result.tokens + tokens > tokenBudget) {
+        result.skipped.push({ path: file.shown, reason: `does not fit the model's file budget (${tokens} tokens, ${Math.max(0, tokenBudget - result.tokens)} left)` });
+        continue;
+      }
+      totalBytes += size;
+      result.tokens += tokens;
+      result.embedded.push({ path: file.shown, bytes: size, tokens, content });
+    }
+  }
+  return result;
+}
+
+/** The files as one block of prompt text, each under a header naming it. */
+export function formatFiles(files: readonly EmbeddedFile[]): string {
+  return files.map((file) => `--- BEGIN FILE: ${file.path} ---\n${file.content}${file.content.endsWith('\n') ? '' : '\n'}--- END FILE: ${file.path} ---`).join('\n\n');
+}
