@@ -46,6 +46,8 @@ export interface Config {
     maxFileBytes: number;
     /** Most bytes of files one tool call embeds in total. */
     maxTotalBytes: number;
+    /** Largest image a tool call sends to a vision model. */
+    maxImageBytes: number;
   };
   tools: {
     /** The tools offered; undefined means all of them. */
@@ -218,6 +220,7 @@ const specs = {
   EXAI_ALLOWED_ROOTS: spec(pathList, '/home/me/src,/srv/repos'),
   EXAI_MAX_FILE_BYTES: spec(size(1, 64 * 1024 ** 2), '512KiB', '512KiB'),
   EXAI_MAX_FILES_BYTES: spec(size(1, 256 * 1024 ** 2), '2MiB', '2MiB'),
+  EXAI_MAX_IMAGE_BYTES: spec(size(1, 64 * 1024 ** 2), '5MiB', '5MiB'),
   EXAI_TOOLS: spec(toolList, 'chat,thinkdeep,codereview,listmodels'),
   EXAI_DISABLED_TOOLS: spec(toolList, 'precommit,docgen'),
   EXAI_PROVIDER_TIMEOUT: spec(duration(1000, 3_600_000), '5m', '5m'),
@@ -339,6 +342,7 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       allowedRoots: (value.EXAI_ALLOWED_ROOTS ?? [cwd]).map((root) => path.resolve(root)),
       maxFileBytes: value.EXAI_MAX_FILE_BYTES,
       maxTotalBytes: value.EXAI_MAX_FILES_BYTES,
+      maxImageBytes: value.EXAI_MAX_IMAGE_BYTES,
     },
     tools: { enabled: value.EXAI_TOOLS, disabled: value.EXAI_DISABLED_TOOLS ?? [] },
     logLevel: value.EXAI_LOG_LEVEL,

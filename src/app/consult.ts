@@ -14,6 +14,7 @@ import type { Thread } from '../conversations/types.js';
 import { parseThreadId } from '../conversations/validate.js';
 import { ExaiError } from '../errors.js';
 import { formatFiles, readPromptFiles, type PromptFiles } from '../files/prompt-files.js';
+import { readPromptImages } from '../files/prompt-images.js';
 import { chooseModel, fallbackModels, type ToolCategory } from '../providers/model-choice.js';
 import type { ModelInfo } from '../providers/registry.js';
 import type { ProviderRouter, RoutedResult } from '../providers/router.js';
@@ -31,6 +32,7 @@ const consultInputSchema = z
     thinkingMode: z.enum(thinkingModes).optional(),
     webSearch: z.boolean().optional(),
     files: z.array(z.string().min(1)).max(100, 'at most 100 files').optional(),
+    images: z.array(z.string().min(1)).max(10, 'at most 10 images').optional(),
     fallbacks: z.array(z.string().min(1)).max(5).optional(),
   })
   .strict();
@@ -96,16 +98,26 @@ export async function loadContinuation(deps: Pick<ConsultDeps, 'conversations'>,
 export function modelFor(deps: Pick<ConsultDeps, 'router'>, request: ParsedConsultInput, thread: Thread | undefined, category: ToolCategory): { model: ModelInfo; fallbacks: string[] } {
   const registry = deps.router.registry;
   const asked = request.model;
-  if (asked !== undefined && asked.trim().toLowerCase() !== 'auto') return { model: registry.resolve(asked), fallbacks: request.fallbacks ?? [] };
+  const vision = (request.images?.length ?? 0) > 0;
+  if (asked !== undefined && asked.trim().toLowerCase() !== 'auto') {
+    const named = registry.resolve(asked);
+    if (vision && !named.capabilities.vision) {
+      const seeing = registry.models.filter((model) => model.capabilities.vision).map((model) => model.name);
+      throw new ExaiError('invalid_argument', `${named.name} cannot read images. ${seeing.length > 0 ? `Use ${seeing.join(' or ')}, or "auto".` : 'No configured model can; leave out "images".'}`);
+    }
+    return { model: named, fallbacks: request.fallbacks ?? [] };
+  }
   const previous = thread?.turns.findLast((turn) => turn.role === 'assistant' && turn.model !== null)?.model;
   if (previous) {
     try {
-      return { model: registry.resolve(previous), fallbacks: request.fallbacks ?? [] };
+      const kept = registry.resolve(previous);
+      // A thread keeps its model, unless this turn brings images the model cannot read.
+      if (!vision || kept.capabilities.vision) return { model: kept, fallbacks: request.fallbacks ?? [] };
     } catch {
       // that model is no longer offered: choose anew
     }
   }
-  const needs = { webSearch: request.webSearch === true, thinking: request.thinkingMode !== undefined && request.thinkingMode !== 'minimal' && category === 'reasoning' };
+  const needs = { vision, webSearch: request.webSearch === true, thinking: request.thinkingMode !== undefined && request.thinkingMode !== 'minimal' && category === 'reasoning' };
   const model = chooseModel(registry, category, needs);
   return { model, fallbacks: request.fallbacks ?? fallbackModels(registry, category, model, needs) };
 }
@@ -140,6 +152,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     deps.config.files,
     budget.files,
   );
+  const images = await readPromptImages(request.images ?? [], deps.config.files.allowedRoots, deps.config.files.maxImageBytes);
   const asked = options.modelPrompt ?? request.prompt;
   const fixedTokens = countTokens(options.systemPrompt) + countTokens(asked) + files.tokens;
   if (fixedTokens > budget.input) {
@@ -147,7 +160,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
   }
   const history = fitHistory(turns, Math.min(budget.history, budget.input - fixedTokens));
   const userContent = files.embedded.length === 0 ? asked : `${asked}\n\nFiles for reference:\n\n${formatFiles(files.embedded)}`;
-  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt }, ...history.messages, { role: 'user', content: userContent }];
+  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt }, ...history.messages, { role: 'user', content: userContent, ...(images.length === 0 ? {} : { images }) }];
 
   const answer = await deps.router.chat({
     model: model.name,
@@ -172,7 +185,9 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
       toolName: options.toolName,
       files: ownFiles,
       idempotencyKey: `${requestId}:question`,
-      ...(options.turnMetadata === undefined ? {} : { metadata: options.turnMetadata }),
+      ...(options.turnMetadata === undefined && request.images === undefined
+        ? {}
+        : { metadata: { ...options.turnMetadata, ...(request.images === undefined ? {} : { images: request.images.map((image) => (image.startsWith('data:') ? 'data URL' : image)) }) } }),
     },
     {
       role: 'assistant',

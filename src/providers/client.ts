@@ -34,12 +34,18 @@ interface WireToolCall {
   function: { name: string; arguments: string };
 }
 
+type WireContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+
 type WireMessage =
-  | { role: ChatMessage['role']; content: string; reasoning_content?: string; tool_calls?: WireToolCall[] }
+  | { role: ChatMessage['role']; content: string | WireContentPart[]; reasoning_content?: string; tool_calls?: WireToolCall[] }
   | { role: 'tool'; tool_call_id: string; name: string; content: string };
 
 function toWire(message: ChatMessage): WireMessage {
-  const wire: WireMessage = { role: message.role, content: message.content };
+  const content: WireMessage['content'] =
+    message.images && message.images.length > 0
+      ? [{ type: 'text', text: message.content }, ...message.images.map((url) => ({ type: 'image_url' as const, image_url: { url } }))]
+      : message.content;
+  const wire: WireMessage = { role: message.role, content };
   if (message.role === 'assistant' && message.reasoningContent) wire.reasoning_content = message.reasoningContent;
   return wire;
 }

@@ -4,6 +4,8 @@ export interface ChatMessage {
   content: string;
   /** A thinking model's reasoning for an assistant turn; some providers need it replayed. */
   reasoningContent?: string;
+  /** Images for a user turn, as data URLs; only vision models take them. */
+  images?: string[];
 }
 
 export interface ChatRequest {

@@ -10,6 +10,7 @@ export const sharedParameters = {
   use_websearch: z.boolean().optional().describe('Let the model search the web where it can.'),
   continuation_id: z.string().optional().describe('Continue this conversation (from an earlier result).'),
   files: z.array(z.string()).optional().describe('Absolute paths of files or folders to include.'),
+  images: z.array(z.string()).optional().describe('Absolute image paths or data URLs, for vision models.'),
 };
 
 export type SharedArguments = {
@@ -19,6 +20,7 @@ export type SharedArguments = {
   use_websearch?: boolean | undefined;
   continuation_id?: string | undefined;
   files?: string[] | undefined;
+  images?: string[] | undefined;
 };
 
 /** The shared tool arguments in consult's terms. */
@@ -31,6 +33,7 @@ export function consultArguments(prompt: string, args: SharedArguments): Consult
     ...(args.thinking_mode === undefined ? {} : { thinkingMode: args.thinking_mode }),
     ...(args.use_websearch === undefined ? {} : { webSearch: args.use_websearch }),
     ...(args.files === undefined ? {} : { files: args.files }),
+    ...(args.images === undefined ? {} : { images: args.images }),
   };
 }
 

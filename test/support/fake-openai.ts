@@ -3,7 +3,8 @@
  * /chat/completions with and without SSE streaming (`data: … ` lines ending in
  * `data: [DONE]`), usage in the last chunk, `reasoning_content` deltas as Kimi
  * and GLM send them, tool-call turns (Kimi's `$web_search`) and GLM's top-level
- * `web_search` results. Each request takes the next scripted reply; every
+ * `web_search` results, and broken replies (raw bodies, streams cut short).
+ * Each request takes the next scripted reply; every
  * request is recorded, including whether its client hung up.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -40,7 +41,15 @@ export type FakeReply =
   /** Accepts the request and never answers. */
   | { kind: 'hang' }
   /** Closes the connection without an answer. */
-  | { kind: 'drop' };
+  | { kind: 'drop' }
+  /** Sends `body` as it is (status 200 and an event stream unless set): malformed JSON, a broken SSE stream, an HTML page. */
+  | { kind: 'raw'; body: string; status?: number; contentType?: string }
+  /**
+   * Streams the first `chunks` content chunks of `content`, then destroys the
+   * connection (`end: 'destroy'`, the default) or ends the response properly
+   * but without a finish_reason or `data: [DONE]` (`end: 'close'`).
+   */
+  | { kind: 'cut'; content: string; chunks: number; end?: 'destroy' | 'close' };
 
 export interface RecordedRequest {
   at: number;
@@ -125,6 +134,19 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     response.end('data: [DONE]\n\n');
   }
 
+  async function cut(reply: Extract<FakeReply, { kind: 'cut' }>, body: Record<string, unknown>, response: ServerResponse) {
+    const id = `chatcmpl-${requests.length}`;
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (delta: Record<string, unknown>) =>
+      response.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: String(body.model), choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`);
+    send({ role: 'assistant', content: '' });
+    for (const part of chunks(reply.content, 8).slice(0, reply.chunks)) send({ content: part });
+    // Let the chunks reach the client before the connection goes.
+    await sleep(50);
+    if (reply.end === 'close') response.end();
+    else response.destroy();
+  }
+
   const server: Server = createServer((request, response) => {
     let raw = '';
     request.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
@@ -162,6 +184,12 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
           return;
         case 'drop':
           request.socket.destroy();
+          return;
+        case 'raw':
+          response.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'text/event-stream' }).end(reply.body);
+          return;
+        case 'cut':
+          void cut(reply, record.body, response);
           return;
       }
     });
