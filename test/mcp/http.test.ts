@@ -77,6 +77,42 @@ describe('MCP over Streamable HTTP', () => {
     expect(fake.requests.length).toBe(before);
   });
 
+  it('aborts the provider call when the client cancels, and stores nothing', async () => {
+    const client = await connect();
+    const listed = async () => ((await client.callTool({ name: 'conversation_list', arguments: {} })).structuredContent as { threads: unknown[] }).threads.length;
+    const before = await listed();
+    fake.script({ kind: 'hang' });
+    const requestsBefore = fake.requests.length;
+    const controller = new AbortController();
+    const pending = client.callTool({ name: 'chat', arguments: { prompt: 'Take your time.', model: 'glm-4.6' } }, undefined, { signal: controller.signal });
+    while (fake.requests.length === requestsBefore) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    const sent = fake.requests[requestsBefore]!;
+    for (let waited = 0; !sent.aborted && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent.aborted).toBe(true);
+    expect(await listed()).toBe(before);
+  });
+
+  it('speaks protocol 2025-11-25 to current clients and the older versions to older ones', async () => {
+    const client = new Client({ name: 'exai-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`));
+    await client.connect(transport);
+    clients.push(client);
+    expect(transport.protocolVersion).toBe('2025-11-25');
+    for (const version of ['2025-06-18', '2025-03-26', '2024-11-05']) {
+      const response = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'old', version: '0.1' } } }),
+      });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      const payload = text.startsWith('{') ? text : text.split('\n').find((line) => line.startsWith('data: '))!.slice(6);
+      expect((JSON.parse(payload) as { result: { protocolVersion: string } }).result.protocolVersion).toBe(version);
+    }
+  });
+
   it('refuses requests whose Host is not this server (DNS rebinding)', async () => {
     // fetch will not send a foreign Host header, so speak HTTP directly.
     const status = await new Promise<number | undefined>((resolve, reject) => {
