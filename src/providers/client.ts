@@ -3,7 +3,10 @@
  * through the official `openai` SDK: streamed chat completions with a per-call
  * timeout, cancellation, and retries with jittered backoff that honour
  * Retry-After. A call is retried only until its first token arrives, so a
- * caller never sees text twice. Every call ends in one record.
+ * caller never sees text twice. A reply counts only when its stream ends with
+ * a finish_reason: one cut short, malformed or not a stream at all fails the
+ * call. Errors say what the user can do, and never quote the API key (some
+ * providers echo the key they refused). Every call ends in one record.
  *
  * Web search: Kimi's `$web_search` is a tool call the client answers by
  * echoing its arguments back, after which Kimi searches and goes on; GLM
@@ -12,7 +15,7 @@
 import OpenAI from 'openai';
 import { ExaiError, isExaiError } from '../errors.js';
 import type { CallOutcome, CallRecorder } from './call-recorder.js';
-import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
+import { defaultRetryPolicy, errorClass, isLostConnection, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
 import type { BuiltinTool, ChatMessage, ChatRequest, ChatResult, WebSearchStatus, WebSource } from './types.js';
 
 export interface ProviderClientOptions {
@@ -95,6 +98,37 @@ function protocolError(errorClassName: string, message: string, provider: string
   return new ExaiError('provider_error', message, { details: { provider, model, error_class: errorClassName } });
 }
 
+/** The prefix of a provider's settings: KIMI_*, GLM_*, OPENAI_COMPAT_*. */
+function settingPrefix(provider: string): string {
+  return provider.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+}
+
+/** Provider text without the API key: some providers quote the key they refused. */
+function redact(text: string, apiKey: string | undefined): string {
+  return apiKey === undefined || apiKey.length < 8 ? text : text.replaceAll(apiKey, '[redacted]');
+}
+
+/** Host and port of the base URL, without any credentials in it. */
+function hostOf(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return 'its base URL';
+  }
+}
+
+/** What the caller can do about a failure of this class. */
+function advice(kind: string, provider: string, model: string, baseUrl: string): string | undefined {
+  const prefix = settingPrefix(provider);
+  if (kind === 'http_401') return `${provider} did not accept the API key: check ${prefix}_API_KEY.`;
+  if (kind === 'http_403') return `${provider} refused the request: check that the account of ${prefix}_API_KEY may use ${model}.`;
+  if (kind === 'http_404') return `${provider} at ${hostOf(baseUrl)} does not know ${model}: check ${prefix}_BASE_URL.`;
+  if (kind === 'rate_limited') return `${provider} is rate limiting these calls: try again in a minute, or choose a model of another provider.`;
+  if (/^http_5/.test(kind)) return `${provider} is having trouble: try again later, or choose a model of another provider.`;
+  if (kind === 'network') return `Try again; if it keeps failing, check the network and ${prefix}_BASE_URL (${hostOf(baseUrl)}).`;
+  return undefined;
+}
+
 /** Waits, unless the call is aborted first. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -125,7 +159,8 @@ export class ProviderClient {
 
   constructor(private readonly options: ProviderClientOptions) {
     // Retries, timeouts and cancellation are ours, so they cover the whole call and are recorded.
-    this.sdk = new OpenAI({ baseURL: options.baseUrl, apiKey: options.apiKey ?? 'none', maxRetries: 0, timeout: options.timeoutMs });
+    // Its logger is off: it would print unparsable provider replies to stderr outside the JSON log; failures are reported as errors.
+    this.sdk = new OpenAI({ baseURL: options.baseUrl, apiKey: options.apiKey ?? 'none', maxRetries: 0, timeout: options.timeoutMs, logLevel: 'off' });
     this.retry = options.retry ?? defaultRetryPolicy;
   }
 
@@ -228,7 +263,8 @@ export class ProviderClient {
         finish('timeout', error);
         throw new ExaiError(
           'timeout',
-          `${provider} model ${request.model} did not finish within ${Math.round(this.options.timeoutMs / 1000)} s (${attempts} attempt${attempts === 1 ? '' : 's'}).`,
+          `${provider} model ${request.model} did not finish within ${Math.round(this.options.timeoutMs / 1000)} s (${attempts} attempt${attempts === 1 ? '' : 's'}). ` +
+            'Ask for less, or raise EXAI_PROVIDER_TIMEOUT if the model needs longer.',
         );
       }
       if (controller.signal.aborted) {
@@ -238,11 +274,15 @@ export class ProviderClient {
       finish('error', error);
       if (isExaiError(error)) throw error;
       const kind = errorClass(error);
-      const detail = error instanceof Error ? error.message : String(error);
+      const raw = error instanceof Error ? error.message : String(error);
+      const streamed = state.content !== '' || state.reasoning !== '';
+      const detail = isLostConnection(error) ? `the connection broke off${streamed ? ' in the middle of the answer' : ''}` : redact(raw, this.options.apiKey);
+      const hint = advice(kind, provider, request.model, this.options.baseUrl);
       throw new ExaiError(
         kind === 'network' || kind === 'rate_limited' || /^http_5/.test(kind) ? 'provider_unavailable' : 'provider_error',
-        `${provider} model ${request.model} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${kind}): ${detail}`,
-        { cause: error, details: { provider, model: request.model, error_class: kind } },
+        `${provider} model ${request.model} failed after ${attempts} attempt${attempts === 1 ? '' : 's'} (${kind}): ${detail.replace(/[.\s]+$/, '')}.${hint === undefined ? '' : ` ${hint}`}`,
+        // The cause goes to logs; not when it quotes the key.
+        { ...(redact(raw, this.options.apiKey) === raw ? { cause: error } : {}), details: { provider, model: request.model, error_class: kind } },
       );
     } finally {
       clearTimeout(timer);
@@ -258,19 +298,21 @@ export class ProviderClient {
       const calls = new Map<number, WireToolCall>();
       let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
       try {
-        const stream = await this.sdk.chat.completions.create(
-          {
-            model: request.model,
-            messages: messages as OpenAI.Chat.ChatCompletionMessageParam[],
-            stream: true,
-            stream_options: { include_usage: true },
-            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-            ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-            ...(request.tools === undefined || request.tools.length === 0 ? {} : { tools: request.tools as unknown as OpenAI.Chat.ChatCompletionTool[] }),
-            ...(request.extra ?? {}),
-          },
-          { signal },
-        );
+        const { data: stream, response } = await this.sdk.chat.completions
+          .create(
+            {
+              model: request.model,
+              messages: messages as OpenAI.Chat.ChatCompletionMessageParam[],
+              stream: true,
+              stream_options: { include_usage: true },
+              ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+              ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+              ...(request.tools === undefined || request.tools.length === 0 ? {} : { tools: request.tools as unknown as OpenAI.Chat.ChatCompletionTool[] }),
+              ...(request.extra ?? {}),
+            },
+            { signal },
+          )
+          .withResponse();
         for await (const chunk of stream) {
           if (chunk.usage) usage = chunk.usage;
           addSources(state.sources, (chunk as { web_search?: unknown }).web_search);
@@ -297,17 +339,45 @@ export class ProviderClient {
         }
         // The SDK ends an aborted stream quietly; an aborted call must not pass for a finished one.
         if (signal.aborted) throw new Error('aborted');
+        // Nor may a stream that stopped short (or was no stream at all) pass for an answer.
+        if (turn.finishReason === null) throw this.unfinished(request.model, response.headers.get('content-type'), turn);
         if (usage?.prompt_tokens !== undefined) state.inputTokens = (state.inputTokens ?? 0) + usage.prompt_tokens;
         if (usage?.completion_tokens !== undefined) state.outputTokens = (state.outputTokens ?? 0) + usage.completion_tokens;
         turn.toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
         return turn;
       } catch (error) {
         if (signal.aborted) throw error;
+        if (error instanceof SyntaxError) {
+          const { provider } = this.options;
+          throw protocolError(
+            'malformed_reply',
+            `${provider} model ${request.model} sent a malformed reply (not valid JSON: ${redact(error.message, this.options.apiKey)}). ` +
+              `Try again; if it keeps happening, check that ${settingPrefix(provider)}_BASE_URL points at an OpenAI-compatible API.`,
+            provider,
+            request.model,
+          );
+        }
         // After text of this turn reached the caller a retry would repeat it; earlier turns are safe to keep.
         const streamed = turn.content !== '' || turn.reasoning !== '';
         if (streamed || attempt >= this.retry.maxAttempts || !isRetryable(error)) throw error;
         await pause(retryDelayMs(attempt, error, this.retry), signal);
       }
     }
+  }
+
+  /** The error for a reply that ended without a finish_reason. */
+  private unfinished(model: string, contentType: string | null, turn: Turn): ExaiError {
+    const { provider, baseUrl } = this.options;
+    if (contentType === null || !/event-stream/i.test(contentType)) {
+      return protocolError(
+        'not_a_stream',
+        `${provider} model ${model} answered with ${contentType ?? 'a reply without a content type'} instead of a stream of chat completion chunks: ` +
+          `check that ${settingPrefix(provider)}_BASE_URL (${hostOf(baseUrl)}) points at an OpenAI-compatible API.`,
+        provider,
+        model,
+      );
+    }
+    const where = turn.content !== '' || turn.reasoning !== '' ? 'in the middle of its answer' : 'before it answered';
+    return protocolError('incomplete_reply', `${provider} model ${model} stopped ${where}: its stream ended without a finish_reason, so the reply is incomplete. Try again.`, provider, model);
   }
 }

@@ -9,10 +9,23 @@ export interface RetryPolicy {
 
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 20_000 };
 
+const lostConnectionCodes = new Set(['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * A connection lost after the response began. The SDK wraps failures of the
+ * request itself (APIConnectionError), but one while the body streams comes
+ * straight from fetch: a TypeError ('terminated') with the socket error as its cause.
+ */
+export function isLostConnection(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error.cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
+  return (error instanceof TypeError && error.message === 'terminated') || (typeof code === 'string' && lostConnectionCodes.has(code));
+}
+
 /** Rate limits, server errors and lost connections pass; a bad request will fail again. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof APIUserAbortError) return false;
-  if (error instanceof APIConnectionError) return true;
+  if (error instanceof APIConnectionError || isLostConnection(error)) return true;
   if (error instanceof APIError) return error.status === 408 || error.status === 409 || error.status === 429 || (error.status ?? 0) >= 500;
   return false;
 }
@@ -42,6 +55,6 @@ export function retryDelayMs(attempt: number, error: unknown, policy: RetryPolic
 /** A short name for the kind of failure, for call records and messages. */
 export function errorClass(error: unknown): string {
   if (error instanceof APIError && error.status !== undefined) return error.status === 429 ? 'rate_limited' : `http_${error.status}`;
-  if (error instanceof APIConnectionError) return 'network';
+  if (error instanceof APIConnectionError || isLostConnection(error)) return 'network';
   return 'error';
 }
