@@ -64,9 +64,11 @@ export async function resolveAllowedPath(requested: string, roots: readonly stri
   }
   const allowed = await realRoots(roots);
   if (!allowed.some((root) => isUnder(real, root))) {
+    // Through a symlink the named path can sit inside a root while its target does not: name the target.
+    const where = real === path.resolve(requested) ? `File ${requested} is` : `File ${requested} is a link to ${real}, which is`;
     throw new ExaiError(
       'invalid_argument',
-      `File ${requested} is outside the folders exai may read (${roots.join(', ')}). Move it under one of them or add its folder to EXAI_ALLOWED_ROOTS.`,
+      `${where} outside the folders exai may read (${roots.join(', ')}). Move it under one of them or add its folder to EXAI_ALLOWED_ROOTS.`,
     );
   }
   return real;

@@ -38,7 +38,9 @@ function ranked(registry: ModelRegistry, category: ToolCategory): ModelInfo[] {
  */
 export function chooseModel(registry: ModelRegistry, category: ToolCategory, needs: ModelNeeds = {}): ModelInfo {
   const candidates = ranked(registry, category);
-  if (candidates.length === 0) return registry.resolve('auto');
+  if (candidates.length === 0) {
+    throw new ExaiError('invalid_argument', 'No model is available: no provider is configured. Set KIMI_API_KEY, GLM_API_KEY or OPENAI_COMPAT_BASE_URL with OPENAI_COMPAT_MODELS.');
+  }
   const seeing = needs.vision ? candidates.filter((model) => model.capabilities.vision) : candidates;
   if (seeing.length === 0) {
     throw new ExaiError('invalid_argument', `No configured model can read images. Configure GLM (glm-4.5v) or Kimi (kimi-latest), or leave out "images".`);

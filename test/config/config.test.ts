@@ -39,6 +39,17 @@ function problemLines(error: ExaiError): string[] {
   return error.message.split('\n').slice(1).map((line) => line.trim());
 }
 
+describe('file and tool settings', () => {
+  it('takes absolute allowed roots and known tool names, and explains anything else', () => {
+    const cwd = tempFolder();
+    const config = loadConfig({ EXAI_ALLOWED_ROOTS: '/srv/a, /srv/b', EXAI_TOOLS: 'chat, CodeReview', EXAI_DISABLED_TOOLS: 'precommit', EXAI_MAX_FILE_BYTES: '1KiB' }, { cwd });
+    expect(config.files).toMatchObject({ allowedRoots: ['/srv/a', '/srv/b'], maxFileBytes: 1024 });
+    expect(config.tools).toEqual({ enabled: ['chat', 'codereview'], disabled: ['precommit'] });
+    expect(() => loadConfig({ EXAI_ALLOWED_ROOTS: 'src' }, { cwd })).toThrow(/EXAI_ALLOWED_ROOTS: every entry must be an absolute path .*Example: EXAI_ALLOWED_ROOTS=/);
+    expect(() => loadConfig({ EXAI_TOOLS: 'chat,telepathy' }, { cwd })).toThrow(/EXAI_TOOLS: unknown tool telepathy; the tools are chat, challenge/);
+  });
+});
+
 describe('loadConfig defaults', () => {
   it('gives every setting its documented default when nothing is set', () => {
     const cwd = tempFolder();
@@ -50,6 +61,8 @@ describe('loadConfig defaults', () => {
       http: { host: '127.0.0.1', port: 8079 },
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
+      files: { allowedRoots: [cwd], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
+      tools: { enabled: undefined, disabled: [] },
       logLevel: 'info',
       localUser: 'local',
       providers: {
