@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { contextBudget, fitHistory, historyFiles } from '../conversations/history.js';
+import { contextBudget, fitHistory, historyFiles, type FittedHistory } from '../conversations/history.js';
 import type { ConversationStore } from '../conversations/store.js';
 import { countTokens } from '../conversations/tokens.js';
-import type { Thread } from '../conversations/types.js';
+import type { AppendResult, NewTurn, Thread, Turn } from '../conversations/types.js';
 import { parseThreadId } from '../conversations/validate.js';
 import { ExaiError } from '../errors.js';
 import { formatFiles, readPromptFiles, type PromptFiles } from '../files/prompt-files.js';
@@ -51,9 +51,11 @@ export interface ConsultOptions {
   modelPrompt?: string;
   /** Stored with the user's turn (a step tool's step, findings, …). */
   turnMetadata?: Record<string, unknown>;
+  /** Files that give context but were not named by this call (a step tool's earlier steps): skipped, not refused, when unreadable. */
+  contextFiles?: string[];
   /** A thread already loaded by the caller, to save loading it twice. */
   thread?: Thread;
-  /** Identifies this request; a retry with the same id stores nothing twice. */
+  /** Identifies this request: appending the same turns again with the same id stores them once. */
   requestId?: string;
   signal?: AbortSignal;
   onDelta?: (delta: { content?: string; reasoning?: string }) => void;
@@ -78,7 +80,7 @@ export interface ConsultResult {
 export interface ConsultDeps {
   conversations: ConversationStore;
   router: ProviderRouter;
-  config: Pick<Config, 'files'>;
+  config: Pick<Config, 'files' | 'limits'>;
 }
 
 export function parseConsultInput(input: unknown): ParsedConsultInput {
@@ -112,7 +114,7 @@ export function modelFor(deps: Pick<ConsultDeps, 'router'>, request: ParsedConsu
     try {
       const kept = registry.resolve(previous);
       // A thread keeps its model, unless this turn brings images the model cannot read.
-      if (!vision || kept.capabilities.vision) return { model: kept, fallbacks: request.fallbacks ?? [] };
+      if (!vision || kept.capabilities.vision) return { model: kept, fallbacks: request.fallbacks ?? fallbackModels(registry, category, kept, { vision }) };
     } catch {
       // that model is no longer offered: choose anew
     }
@@ -127,46 +129,115 @@ function historyNote(history: ConsultResult['history']): string | undefined {
   return `${history.omitted} older turn${history.omitted === 1 ? '' : 's'} of this conversation did not fit the model's context and ${history.omitted === 1 ? 'was' : 'were'} left out; the newest ${history.included} were sent.`;
 }
 
+const maxFileNotes = 10;
+
 /** Short notes for the caller about what the model did not see. */
 export function consultNotes(result: Pick<ConsultResult, 'history' | 'files' | 'webSearch'>): string[] {
   const notes: string[] = [];
   const history = historyNote(result.history);
   if (history) notes.push(history);
-  for (const file of result.files.skipped) notes.push(`File ${file.path} was not sent: ${file.reason}.`);
+  const shown = result.files.skipped.slice(0, maxFileNotes);
+  for (const file of shown) notes.push(`File ${file.path} was not sent: ${file.reason}.`);
+  const more = result.files.skipped.length - shown.length;
+  if (more > 0) notes.push(`${more} more file${more === 1 ? ' was' : 's were'} not sent (structuredContent.files.skipped lists every one).`);
   if (result.webSearch === 'unsupported') notes.push('Web search was asked for, but this model cannot search the web; it answered from what it knows.');
   return notes;
 }
 
+export interface PreparedFiles {
+  files: PromptFiles;
+  images: string[];
+}
+
+/**
+ * Reads this call's files (strict: a refused path fails the call) and the
+ * context files (earlier turns', earlier steps': skipped with a reason), once,
+ * before any model is asked.
+ */
+export async function prepareFiles(
+  deps: Pick<ConsultDeps, 'config'>,
+  request: Pick<ParsedConsultInput, 'files' | 'images'>,
+  contextFiles: readonly string[],
+  tokenBudget: number,
+): Promise<PreparedFiles> {
+  const own = request.files ?? [];
+  const files = await readPromptFiles(
+    [...own.map((file) => ({ path: file, strict: true })), ...contextFiles.filter((file) => !own.includes(file)).map((file) => ({ path: file, strict: false }))],
+    deps.config.files,
+    tokenBudget,
+  );
+  const images = await readPromptImages(request.images ?? [], deps.config.files.allowedRoots, deps.config.files.maxImageBytes);
+  return { files, images };
+}
+
+export interface ComposedMessages {
+  messages: ChatMessage[];
+  history: FittedHistory;
+}
+
+/** The messages for one model: system prompt, as much history as fits, then the question with its files and images. */
+export function composeMessages(model: ModelInfo, systemPrompt: string, asked: string, turns: readonly Turn[], prepared: PreparedFiles): ComposedMessages {
+  const budget = contextBudget(model.contextWindow);
+  const promptTokens = countTokens(systemPrompt) + countTokens(asked);
+  const fixedTokens = promptTokens + prepared.files.tokens;
+  if (fixedTokens > budget.input) {
+    throw new ExaiError(
+      'invalid_argument',
+      `The request is about ${fixedTokens} tokens (${promptTokens} of instructions and question, ${prepared.files.tokens} of files), more than the ${budget.input} that ${model.name} takes as input. Send less, or use a model with a larger context window (see listmodels).`,
+    );
+  }
+  const history = fitHistory(turns, Math.min(budget.history, budget.input - fixedTokens), model.provider);
+  const content = prepared.files.embedded.length === 0 ? asked : `${asked}\n\nFiles for reference:\n\n${formatFiles(prepared.files.embedded)}`;
+  const question: ChatMessage = { role: 'user', content, ...(prepared.images.length === 0 ? {} : { images: prepared.images }) };
+  return { messages: [{ role: 'system', content: systemPrompt }, ...history.messages, question], history };
+}
+
+/** Fails before any model is paid for when the question could not be stored. */
+export function checkStorable(deps: Pick<ConsultDeps, 'config'>, prompt: string): void {
+  const bytes = Buffer.byteLength(prompt, 'utf8');
+  if (bytes > deps.config.limits.maxMessageBytes) {
+    throw new ExaiError('too_large', `The prompt is ${bytes} bytes, more than the ${deps.config.limits.maxMessageBytes} a turn may hold; nothing was sent or stored. Send files by path instead of pasting them, or raise EXAI_MAX_MESSAGE_BYTES.`);
+  }
+}
+
+/**
+ * Stores a call's turns in its thread, creating the thread first when new. If
+ * the turns cannot be stored, a thread created here is removed again, so a
+ * failed call leaves nothing behind.
+ */
+export async function storeTurns(
+  deps: Pick<ConsultDeps, 'conversations'>,
+  userId: string,
+  thread: Thread | undefined,
+  newThread: { toolName: string; title: string },
+  turns: NewTurn[],
+): Promise<{ threadId: string; results: AppendResult[] }> {
+  if (thread !== undefined) return { threadId: thread.id, results: await deps.conversations.appendTurns(userId, thread.id, turns) };
+  const created = await deps.conversations.createThread(userId, newThread);
+  try {
+    return { threadId: created.id, results: await deps.conversations.appendTurns(userId, created.id, turns) };
+  } catch (error) {
+    await deps.conversations.deleteThread(userId, created.id).catch(() => undefined);
+    throw error;
+  }
+}
+
 export async function consult(deps: ConsultDeps, input: unknown, options: ConsultOptions): Promise<ConsultResult> {
   const request = parseConsultInput(input);
+  checkStorable(deps, request.prompt);
   const requestId = options.requestId ?? randomUUID();
   const category = options.category ?? 'balanced';
   const thread = options.thread ?? (await loadContinuation(deps, options.userId, request.continuationId));
   const { model, fallbacks } = modelFor(deps, request, thread, category);
-  const budget = contextBudget(model.contextWindow);
-
   const turns = thread?.turns ?? [];
-  const ownFiles = request.files ?? [];
-  const files: PromptFiles = await readPromptFiles(
-    [...ownFiles.map((file) => ({ path: file, strict: true })), ...historyFiles(turns).filter((file) => !ownFiles.includes(file)).map((file) => ({ path: file, strict: false }))],
-    deps.config.files,
-    budget.files,
-  );
-  const images = await readPromptImages(request.images ?? [], deps.config.files.allowedRoots, deps.config.files.maxImageBytes);
-  const asked = options.modelPrompt ?? request.prompt;
-  const fixedTokens = countTokens(options.systemPrompt) + countTokens(asked) + files.tokens;
-  if (fixedTokens > budget.input) {
-    throw new ExaiError('invalid_argument', `The request is about ${fixedTokens} tokens, more than the ${budget.input} that ${model.name} takes as input. Shorten the prompt or send fewer files.`);
-  }
-  const history = fitHistory(turns, Math.min(budget.history, budget.input - fixedTokens));
-  const userContent = files.embedded.length === 0 ? asked : `${asked}\n\nFiles for reference:\n\n${formatFiles(files.embedded)}`;
-  const messages: ChatMessage[] = [{ role: 'system', content: options.systemPrompt }, ...history.messages, { role: 'user', content: userContent, ...(images.length === 0 ? {} : { images }) }];
+  const prepared = await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], contextBudget(model.contextWindow).files);
+  const { messages, history } = composeMessages(model, options.systemPrompt, options.modelPrompt ?? request.prompt, turns, prepared);
 
   const answer = await deps.router.chat({
     model: model.name,
     messages,
     tool: options.toolName,
-    maxTokens: Math.min(model.maxOutput, budget.reply),
+    maxTokens: Math.min(model.maxOutput, contextBudget(model.contextWindow).reply),
     ...(fallbacks.length === 0 ? {} : { fallbacks }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
     ...(request.thinkingMode === undefined ? {} : { thinking: request.thinkingMode !== 'minimal' }),
@@ -176,18 +247,20 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
   });
 
   // Only now, with an answer, is anything stored: the thread (when new), the question and the answer.
-  const threadId = thread?.id ?? (await deps.conversations.createThread(options.userId, { toolName: options.toolName, title: request.prompt.slice(0, 80) })).id;
-  const embeddedOwn = files.embedded.filter((file) => ownFiles.includes(file.path)).map((file) => file.path);
-  const [, stored] = await deps.conversations.appendTurns(options.userId, threadId, [
+  const ownFiles = request.files ?? [];
+  const sent = prepared.files.embedded.map((file) => file.path);
+  const questionMetadata = {
+    ...options.turnMetadata,
+    ...(request.images === undefined ? {} : { images: request.images.map((image) => (image.startsWith('data:') ? 'data URL' : image)) }),
+  };
+  const { threadId, results } = await storeTurns(deps, options.userId, thread, { toolName: options.toolName, title: request.prompt.slice(0, 80) }, [
     {
       role: 'user',
       content: request.prompt,
       toolName: options.toolName,
-      files: ownFiles,
+      files: [...ownFiles, ...(options.contextFiles ?? []).filter((file) => !ownFiles.includes(file))],
       idempotencyKey: `${requestId}:question`,
-      ...(options.turnMetadata === undefined && request.images === undefined
-        ? {}
-        : { metadata: { ...options.turnMetadata, ...(request.images === undefined ? {} : { images: request.images.map((image) => (image.startsWith('data:') ? 'data URL' : image)) }) } }),
+      ...(Object.keys(questionMetadata).length === 0 ? {} : { metadata: questionMetadata }),
     },
     {
       role: 'assistant',
@@ -198,7 +271,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
       ...(answer.reasoningContent === null ? {} : { reasoningContent: answer.reasoningContent }),
       ...(answer.inputTokens === null ? {} : { inputTokens: answer.inputTokens }),
       ...(answer.outputTokens === null ? {} : { outputTokens: answer.outputTokens }),
-      ...(embeddedOwn.length === 0 && files.embedded.length === 0 ? {} : { metadata: { files_sent: files.embedded.map((file) => file.path) } }),
+      ...(sent.length === 0 ? {} : { metadata: { files_sent: sent } }),
       idempotencyKey: `${requestId}:answer`,
     },
   ]);
@@ -208,11 +281,11 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     continuationId: threadId,
     model: answer.model,
     provider: answer.provider,
-    turnCount: stored!.turn.seq,
+    turnCount: results[1]!.turn.seq,
     inputTokens: answer.inputTokens,
     outputTokens: answer.outputTokens,
     history: { included: history.included, omitted: history.omitted, tokens: history.tokens },
-    files: { embedded: files.embedded.map((file) => file.path), skipped: files.skipped },
+    files: { embedded: sent, skipped: prepared.files.skipped },
     passedOver: answer.passedOver,
     webSearch: answer.webSearch,
     sources: answer.sources ?? [],

@@ -52,17 +52,22 @@ function sentToModel(turn: Turn): boolean {
   return turn.role === 'user' || turn.role === 'assistant';
 }
 
-export function fitHistory(turns: readonly Turn[], budgetTokens: number): FittedHistory {
+/**
+ * `provider` is the provider the history goes to: reasoning is replayed only to
+ * the provider that produced it (others may reject the field, and it costs budget).
+ */
+export function fitHistory(turns: readonly Turn[], budgetTokens: number, provider?: string): FittedHistory {
   const kept: ChatMessage[] = [];
   let spent = 0;
   for (let index = turns.length - 1; index >= 0; index -= 1) {
     const turn = turns[index]!;
     if (!sentToModel(turn)) continue;
-    const cost = turnTokens(turn);
+    const replayReasoning = turn.role === 'assistant' && turn.reasoningContent !== null && turn.reasoningContent !== '' && (provider === undefined || turn.provider === provider);
+    const cost = replayReasoning ? turnTokens(turn) : countStoredTokens(`${turn.id}:c`, turn.content);
     if (spent + cost > budgetTokens) break;
     spent += cost;
     const message: ChatMessage = { role: turn.role as 'user' | 'assistant', content: turn.content };
-    if (turn.role === 'assistant' && turn.reasoningContent) message.reasoningContent = turn.reasoningContent;
+    if (replayReasoning) message.reasoningContent = turn.reasoningContent!;
     kept.push(message);
   }
   const considered = turns.filter(sentToModel).length;

@@ -74,20 +74,32 @@ export async function resolveAllowedPath(requested: string, roots: readonly stri
   return real;
 }
 
-async function listFolder(folder: string, shownAs: string, out: { real: string; shown: string }[]): Promise<void> {
-  const entries = await readdir(folder, { withFileTypes: true });
+/** The files under a folder, in name order, up to a cap; says what it left out. */
+async function listFolder(folder: string, shownAs: string, out: { real: string; shown: string }[], skipped: SkippedFile[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    skipped.push({ path: shownAs, reason: `folder cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+    return;
+  }
   entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const entry of entries) {
-    if (out.length >= maxFilesPerFolder) return;
     if (entry.name.startsWith('.') || skippedFolders.has(entry.name)) continue;
     const real = path.join(folder, entry.name);
     const shown = path.join(shownAs, entry.name);
-    if (entry.isDirectory()) await listFolder(real, shown, out);
+    if (out.length >= maxFilesPerFolder) {
+      skipped.push({ path: shown, reason: `the folder holds more than ${maxFilesPerFolder} files; name files or smaller folders` });
+      return;
+    }
+    if (entry.isDirectory()) await listFolder(real, shown, out, skipped);
     else if (entry.isFile()) out.push({ real, shown });
+    // Symlinks inside a folder are not followed: they could lead outside the allowed roots.
   }
 }
 
-async function readHead(file: string, bytes: number): Promise<Buffer> {
+/** At most `bytes` bytes from the start of a file. */
+export async function readHead(file: string, bytes: number): Promise<Buffer> {
   const handle = await open(file, 'r');
   try {
     const buffer = Buffer.alloc(bytes);
@@ -120,27 +132,43 @@ export async function readPromptFiles(
       result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
       continue;
     }
-    const info = await stat(real);
     const files: { real: string; shown: string }[] = [];
-    if (info.isDirectory()) await listFolder(real, request.path, files);
-    else if (info.isFile()) files.push({ real, shown: request.path });
-    else {
-      result.skipped.push({ path: request.path, reason: 'not a regular file' });
+    try {
+      const info = await stat(real);
+      if (info.isDirectory()) await listFolder(real, request.path, files, result.skipped);
+      else if (info.isFile()) files.push({ real, shown: request.path });
+      else {
+        result.skipped.push({ path: request.path, reason: 'not a regular file' });
+        continue;
+      }
+    } catch (error) {
+      const reason = `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+      if (request.strict) throw new ExaiError('invalid_argument', `File ${request.path} ${reason}.`);
+      result.skipped.push({ path: request.path, reason });
       continue;
     }
     for (const file of files) {
       if (seen.has(file.real)) continue;
       seen.add(file.real);
-      const size = (await stat(file.real)).size;
-      if (size > limits.maxFileBytes) {
-        result.skipped.push({ path: file.shown, reason: `too large: ${size} bytes, the limit is ${limits.maxFileBytes} (EXAI_MAX_FILE_BYTES)` });
+      let bytes: Buffer;
+      try {
+        const size = (await stat(file.real)).size;
+        if (size > limits.maxFileBytes) {
+          result.skipped.push({ path: file.shown, reason: `too large: ${size} bytes, the limit is ${limits.maxFileBytes} (EXAI_MAX_FILE_BYTES)` });
+          continue;
+        }
+        if (totalBytes + size > limits.maxTotalBytes) {
+          result.skipped.push({ path: file.shown, reason: `the files of this call would pass ${limits.maxTotalBytes} bytes (EXAI_MAX_FILES_BYTES)` });
+          continue;
+        }
+        // Never more than the limit is read, even if the file grew since stat.
+        bytes = await readHead(file.real, Math.min(size, limits.maxFileBytes));
+      } catch (error) {
+        const reason = `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+        if (request.strict && files.length === 1) throw new ExaiError('invalid_argument', `File ${file.shown} ${reason}.`);
+        result.skipped.push({ path: file.shown, reason });
         continue;
       }
-      if (totalBytes + size > limits.maxTotalBytes) {
-        result.skipped.push({ path: file.shown, reason: `the files of this call would pass ${limits.maxTotalBytes} bytes (EXAI_MAX_FILES_BYTES)` });
-        continue;
-      }
-      const bytes = await readHead(file.real, size);
       if (bytes.includes(0)) {
         result.skipped.push({ path: file.shown, reason: 'binary file' });
         continue;
@@ -151,9 +179,9 @@ export async function readPromptFiles(
         result.skipped.push({ path: file.shown, reason: `does not fit the model's file budget (${tokens} tokens, ${Math.max(0, tokenBudget - result.tokens)} left)` });
         continue;
       }
-      totalBytes += size;
+      totalBytes += bytes.length;
       result.tokens += tokens;
-      result.embedded.push({ path: file.shown, bytes: size, tokens, content });
+      result.embedded.push({ path: file.shown, bytes: bytes.length, tokens, content });
     }
   }
   return result;

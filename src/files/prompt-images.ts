@@ -2,10 +2,9 @@
  * Images a tool call sends to a vision model: absolute paths under the allowed
  * roots, or data URLs. Each becomes a data URL, checked for type and size.
  */
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExaiError } from '../errors.js';
-import { resolveAllowedPath } from './prompt-files.js';
+import { readHead, resolveAllowedPath } from './prompt-files.js';
 
 const mimeByExtension: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp' };
 const dataUrlPattern = /^data:(image\/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/]+={0,2})$/;
@@ -24,9 +23,10 @@ export async function readPromptImages(images: readonly string[], allowedRoots: 
     const real = await resolveAllowedPath(image, allowedRoots);
     const mime = mimeByExtension[path.extname(real).toLowerCase()];
     if (mime === undefined) throw new ExaiError('invalid_argument', `Image ${image} is not a png, jpeg, gif or webp file.`);
-    const size = (await stat(real)).size;
-    if (size > maxImageBytes) throw new ExaiError('invalid_argument', `Image ${image} is ${size} bytes; the limit is ${maxImageBytes} (EXAI_MAX_IMAGE_BYTES).`);
-    urls.push(`data:${mime};base64,${(await readFile(real)).toString('base64')}`);
+    // Read one byte past the limit: a file that grew since any check is still caught.
+    const bytes = await readHead(real, maxImageBytes + 1);
+    if (bytes.length > maxImageBytes) throw new ExaiError('invalid_argument', `Image ${image} is larger than ${maxImageBytes} bytes (EXAI_MAX_IMAGE_BYTES).`);
+    urls.push(`data:${mime};base64,${bytes.toString('base64')}`);
   }
   return urls;
 }

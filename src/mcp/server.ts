@@ -14,8 +14,10 @@ import { offeredTools } from '../tools/catalog.js';
 import type { ToolContext, ToolDefinition } from '../tools/types.js';
 import { version } from '../version.js';
 
-/** Slow models keep clients waiting; a progress note at least this often keeps them from giving up. */
+/** Slow models keep clients waiting; a progress note after this much silence keeps them from giving up. */
 const progressIntervalMs = 5_000;
+/** How often the silence is checked: notes are at most 7 s apart. */
+const progressCheckMs = 2_000;
 
 function errorResult(error: unknown): CallToolResult {
   const message = isExaiError(error) ? error.message : 'Internal error; the server log has the details.';
@@ -40,7 +42,7 @@ function register(server: McpServer, services: Services, userId: string, tool: T
       };
       const heartbeat = setInterval(() => {
         if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
-      }, progressIntervalMs);
+      }, progressCheckMs);
       const context: ToolContext = {
         services,
         userId,

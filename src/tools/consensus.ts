@@ -4,8 +4,9 @@
  * with the question in the thread; the reconciliation is the answer.
  */
 import { z } from 'zod';
-import { consult, loadContinuation } from '../app/consult.js';
-import { ExaiError } from '../errors.js';
+import { checkStorable, composeMessages, consult, loadContinuation, modelFor, parseConsultInput, prepareFiles } from '../app/consult.js';
+import { contextBudget, historyFiles } from '../conversations/history.js';
+import { ExaiError, isExaiError } from '../errors.js';
 import { systemPrompts } from './prompts.js';
 import { consultArguments, modelResult, sharedParameters } from './shared.js';
 import { defineTool } from './types.js';
@@ -35,29 +36,48 @@ export const consensusTool = defineTool({
   async run(args, context) {
     const { services } = context;
     const registry = services.router.registry;
-    // Every named model must exist before anything is sent.
+    // Everything is checked before the first model is paid for: arguments, models, thread, files and images.
+    const request = parseConsultInput(consultArguments(args.prompt, args));
+    checkStorable(services, request.prompt);
     const panel = args.models.map((entry) => ({ ...entry, info: registry.resolve(entry.model), stance: entry.stance ?? 'neutral' }));
     const thread = await loadContinuation(services, context.userId, args.continuation_id);
+    const reconciler = modelFor(services, request, thread, 'reasoning').model;
+    if ((request.images?.length ?? 0) > 0) {
+      const blind = panel.filter((member) => !member.info.capabilities.vision).map((member) => member.info.name);
+      if (blind.length > 0) throw new ExaiError('invalid_argument', `${blind.join(', ')} cannot read images; choose vision models for the panel or leave out "images".`);
+    }
+    const turns = thread?.turns ?? [];
+    const smallest = Math.min(reconciler.contextWindow, ...panel.map((member) => member.info.contextWindow));
+    const prepared = await prepareFiles(services, request, historyFiles(turns), contextBudget(smallest).files);
+    const panelMessages = panel.map((member) =>
+      composeMessages(
+        member.info,
+        `${systemPrompts.consensusView}\n\nYour stance: ${member.stance}. ${stanceGuidance[member.stance]}${member.stance_prompt ? `\n${member.stance_prompt}` : ''}`,
+        args.prompt,
+        turns,
+        prepared,
+      ).messages,
+    );
+
     context.progress(`asking ${panel.length} model${panel.length === 1 ? '' : 's'}`);
     let done = 0;
     const views = await Promise.all(
-      panel.map(async (member) => {
+      panel.map(async (member, index) => {
         try {
           const answer = await services.router.chat({
             model: member.info.name,
             tool: 'consensus',
-            messages: [
-              { role: 'system', content: `${systemPrompts.consensusView}\n\nYour stance: ${member.stance}. ${stanceGuidance[member.stance]}${member.stance_prompt ? `\n${member.stance_prompt}` : ''}` },
-              { role: 'user', content: args.prompt },
-            ],
-            ...(args.temperature === undefined ? {} : { temperature: args.temperature }),
-            ...(args.thinking_mode === undefined ? {} : { thinking: args.thinking_mode !== 'minimal' }),
+            messages: panelMessages[index]!,
+            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+            ...(request.thinkingMode === undefined ? {} : { thinking: request.thinkingMode !== 'minimal' }),
+            ...(request.webSearch === undefined ? {} : { webSearch: request.webSearch }),
             signal: context.signal,
           });
           return { model: answer.model, provider: answer.provider, stance: member.stance, content: answer.content, error: null };
         } catch (error) {
           if (context.signal.aborted) throw error;
-          return { model: member.info.name, provider: member.info.provider, stance: member.stance, content: null, error: error instanceof Error ? error.message : String(error) };
+          const reason = isExaiError(error) ? error.message : 'internal error';
+          return { model: member.info.name, provider: member.info.provider, stance: member.stance, content: null, error: reason };
         } finally {
           done += 1;
           context.progress(`${done} of ${panel.length} views in`);
@@ -72,7 +92,7 @@ export const consensusTool = defineTool({
       .map((view) => `### ${view.model} (stance: ${view.stance})\n${view.content ?? `(no answer: ${view.error})`}`)
       .join('\n\n');
     context.progress('reconciling the views');
-    const result = await consult(services, consultArguments(args.prompt, args), {
+    const result = await consult(services, { ...request, model: reconciler.name }, {
       userId: context.userId,
       toolName: 'consensus',
       category: 'reasoning',
@@ -84,6 +104,12 @@ export const consensusTool = defineTool({
       signal: context.signal,
       onDelta: () => context.onDelta(),
     });
-    return modelResult(result, { status: 'consensus_complete', views });
+    const answer = modelResult(result, { status: 'consensus_complete', views });
+    const failed = views.filter((view) => view.content === null);
+    if (failed.length > 0) {
+      const first = answer.content[0] as { type: 'text'; text: string };
+      first.text = `${failed.map((view) => `Note: ${view.model} gave no view (${view.error}); the reconciliation rests on the others.`).join('\n')}\n\n${first.text}`;
+    }
+    return answer;
   },
 });

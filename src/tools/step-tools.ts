@@ -75,7 +75,8 @@ const precommit = defineStepTool({
         includeUnstaged: args.include_unstaged !== false,
       },
       files.allowedRoots,
-      files.maxTotalBytes,
+      // About 50K tokens: room in every model's input for the diff, the findings and the files.
+      Math.min(files.maxTotalBytes, 200_000),
     );
     return {
       summary: `Changes found:\n${changes.summary}`,

@@ -7,7 +7,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { consult, loadContinuation } from '../app/consult.js';
+import { consult, loadContinuation, storeTurns } from '../app/consult.js';
 import type { Thread, Turn } from '../conversations/types.js';
 import { ExaiError } from '../errors.js';
 import { resolveAllowedPath } from '../files/prompt-files.js';
@@ -89,7 +89,7 @@ function toStoredStep(tool: string, args: StepArguments, extraKeys: string[]): S
     total_steps: Math.max(args.total_steps, args.step_number),
     step: args.step,
     findings: args.findings,
-    relevant_files: args.relevant_files ?? [],
+    relevant_files: union([args.relevant_files ?? [], args.files ?? []]),
     files_checked: args.files_checked ?? [],
     relevant_context: args.relevant_context ?? [],
     issues_found: args.issues_found ?? [],
@@ -134,6 +134,12 @@ function applyStep(steps: StoredStep[], step: StoredStep): void {
   const same = steps.findIndex((earlier) => earlier.step_number === step.step_number);
   if (same >= 0) steps.splice(same, 1);
   steps.push(step);
+  steps.sort((a, b) => a.step_number - b.step_number);
+}
+
+/** The tool-specific fields of a run, the newest value of each. */
+function mergedExtra(steps: readonly StoredStep[]): Record<string, unknown> {
+  return Object.assign({}, ...steps.map((step) => step.extra)) as Record<string, unknown>;
 }
 
 function stepText(step: StoredStep): string {
@@ -172,7 +178,7 @@ function requiredActions(spec: { firstActions: string[]; laterActions: string[] 
   return actions;
 }
 
-async function checkPaths(paths: string[], context: ToolContext): Promise<void> {
+async function checkPaths(paths: readonly string[], context: ToolContext): Promise<void> {
   for (const file of paths) await resolveAllowedPath(file, context.services.config.files.allowedRoots);
 }
 
@@ -196,26 +202,29 @@ export function defineStepTool<Extra extends z.ZodRawShape>(spec: StepToolSpec<E
       const { services } = context;
       const thread = await loadContinuation(services, context.userId, args.continuation_id);
       const step = toStoredStep(spec.name, args, extraKeys);
-      await checkPaths([...step.relevant_files, ...(args.files ?? [])], context);
+      // Refused paths fail the call now, before anything is stored.
+      await checkPaths(step.relevant_files, context);
       const run = currentRun(args.step_number === 1 ? undefined : thread, spec.name);
       applyStep(run.steps, step);
       const stored = stepText(step);
+      // Tool-specific fields given on an earlier step (precommit's path) hold until changed.
+      const merged = { ...mergedExtra(run.steps), ...args } as StepArguments;
+
+      const storeStep = async () => {
+        const { threadId, results } = await storeTurns(services, context.userId, thread, { toolName: spec.name, title: args.step.slice(0, 80) }, [
+          { role: 'user', content: stored, toolName: spec.name, files: step.relevant_files, metadata: { workflow: step }, idempotencyKey: `${context.requestId}:step` },
+        ]);
+        return { threadId, turnCount: results[0]!.turn.seq };
+      };
 
       if (args.next_step_required) {
-        const threadId = thread?.id ?? (await services.conversations.createThread(context.userId, { toolName: spec.name, title: args.step.slice(0, 80) })).id;
-        const appended = await services.conversations.appendTurn(context.userId, threadId, {
-          role: 'user',
-          content: stored,
-          toolName: spec.name,
-          files: step.relevant_files,
-          metadata: { workflow: step },
-          idempotencyKey: `${context.requestId}:step`,
-        });
+        const gathered = step.step_number === 1 && spec.gather ? await spec.gather(merged, context) : undefined;
+        const { threadId, turnCount } = await storeStep();
         const actions = requiredActions(spec, step);
-        const gathered = step.step_number === 1 && spec.gather ? await spec.gather(args, context) : undefined;
         const guidance = [
           `Step ${step.step_number} of ${step.total_steps} recorded (${run.steps.length} step${run.steps.length === 1 ? '' : 's'} of findings so far).`,
           ...(gathered ? [gathered.summary] : []),
+          ...(args.images !== undefined || args.model !== undefined ? ['Note: model and images take effect on the last step, when the expert model is asked.'] : []),
           `Before calling ${spec.name} with step ${step.step_number + 1}, investigate yourself:`,
           ...actions.map((action) => `- ${action}`),
         ].join('\n');
@@ -231,39 +240,34 @@ export function defineStepTool<Extra extends z.ZodRawShape>(spec: StepToolSpec<E
             total_steps: step.total_steps,
             next_step_required: true,
             required_actions: actions,
-            turn_count: appended.turn.seq,
+            turn_count: turnCount,
           },
         };
       }
 
       const skipExpert = args.use_assistant_model === false || step.confidence === 'certain';
       if (skipExpert) {
-        const threadId = thread?.id ?? (await services.conversations.createThread(context.userId, { toolName: spec.name, title: args.step.slice(0, 80) })).id;
-        const appended = await services.conversations.appendTurn(context.userId, threadId, {
-          role: 'user',
-          content: stored,
-          toolName: spec.name,
-          files: step.relevant_files,
-          metadata: { workflow: step },
-          idempotencyKey: `${context.requestId}:step`,
-        });
+        const { threadId, turnCount } = await storeStep();
         const summary = `Investigation complete without the expert model (${args.use_assistant_model === false ? 'use_assistant_model is false' : 'confidence is certain'}).\n\n${run.steps.map(stepText).join('\n\n')}`;
         return {
           content: [{ type: 'text', text: `${summary}\n\n---\ncontinuation_id: ${threadId}` }],
-          structuredContent: { status: 'complete_without_expert', continuation_id: threadId, model: null, provider: null, content: summary, step_number: step.step_number, total_steps: step.total_steps, next_step_required: false, turn_count: appended.turn.seq },
+          structuredContent: { status: 'complete_without_expert', continuation_id: threadId, model: null, provider: null, content: summary, step_number: step.step_number, total_steps: step.total_steps, next_step_required: false, turn_count: turnCount },
         };
       }
 
       context.progress('gathering findings for the expert model');
-      const gathered = spec.gather ? await spec.gather(args, context) : undefined;
+      const gathered = spec.gather ? await spec.gather(merged, context) : undefined;
       // The run's step turns are consolidated into the prompt; sending them as history too would repeat them.
       const history = thread === undefined ? undefined : { ...thread, turns: thread.turns.filter((turn) => !run.turnIds.has(turn.id)) };
-      const files = union([...run.steps.map((entry) => entry.relevant_files), args.files ?? []]);
+      // This call's files must be readable; earlier steps' files are sent when they still are.
+      const files = step.relevant_files;
+      const earlierFiles = union(run.steps.filter((entry) => entry !== step).map((entry) => entry.relevant_files));
       context.progress('asking the expert model');
       const result = await consult(
         services,
         { ...consultArguments(stored, args), files },
         {
+          contextFiles: earlierFiles,
           userId: context.userId,
           toolName: spec.name,
           category: spec.category,

@@ -55,7 +55,7 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
   });
 
   const options = () => ({ userId, toolName: 'chat', systemPrompt: system });
-  const deps = () => ({ conversations, router, config: { files: { allowedRoots: ['/tmp'], maxFileBytes: 1 << 16, maxTotalBytes: 1 << 18, maxImageBytes: 1 << 20 } } });
+  const deps = () => ({ conversations, router, config: { files: { allowedRoots: ['/tmp'], maxFileBytes: 1 << 16, maxTotalBytes: 1 << 18, maxImageBytes: 1 << 20 }, limits: { maxMessageBytes: 1 << 20, maxThreadDepth: 10 } } });
 
   it('starts a conversation, stores question and answer, and continues it with the same model', async () => {
     fake.script({ kind: 'answer', content: 'Use short-lived tokens.', reasoning: 'Thinking about tokens.', usage: { prompt_tokens: 30, completion_tokens: 6 } });
@@ -119,6 +119,26 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
     expect(sent.length - 2 + result.history.omitted).toBe(12);
     expect(sent.at(-2)!.content.startsWith('11 ')).toBe(true); // the newest old turn is kept
     expect(sent[1]!.content.startsWith(`${result.history.omitted} `)).toBe(true); // oldest kept, in order
+  });
+
+  it('replays reasoning only to the provider that produced it', async () => {
+    fake.script({ kind: 'answer', content: 'Answer.', reasoning: 'Private chain of thought.' });
+    const first = await consult(deps(), { prompt: 'Think.', model: 'glm-4.6' }, options());
+    await consult(deps(), { prompt: 'Again, elsewhere.', continuationId: first.continuationId, model: 'tiny' }, options());
+    expect(fake.requests[1]!.body.model).toBe('tiny');
+    expect(fake.requests[1]!.body.messages).toEqual([
+      { role: 'system', content: system },
+      { role: 'user', content: 'Think.' },
+      { role: 'assistant', content: 'Answer.' },
+      { role: 'user', content: 'Again, elsewhere.' },
+    ]);
+  });
+
+  it('refuses a prompt too large to store before calling any model', async () => {
+    const error = await expectExaiError(consult(deps(), { prompt: 'x'.repeat((1 << 20) + 1), model: 'glm-4.6' }, options()));
+    expect(error.code).toBe('too_large');
+    expect(error.message).toContain('EXAI_MAX_MESSAGE_BYTES');
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('stores a retried request once', async () => {

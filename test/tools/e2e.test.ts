@@ -197,10 +197,29 @@ describe.each([
     writeFileSync(path.join(repo, 'app.js'), 'console.log(2);\n');
     const first = await call(client, 'precommit', { step: 'Look at the changes', step_number: 1, total_steps: 2, next_step_required: true, findings: 'one file changed', path: repo });
     expect(first.text).toContain('app.js');
-    await call(client, 'precommit', { continuation_id: first.structured.continuation_id, step: 'Done', step_number: 2, total_steps: 2, next_step_required: false, findings: 'looks fine', path: repo });
+    // The repository named on step 1 holds for the rest of the run.
+    await call(client, 'precommit', { continuation_id: first.structured.continuation_id, step: 'Done', step_number: 2, total_steps: 2, next_step_required: false, findings: 'looks fine' });
     const prompt = (fake.requests[0]!.body.messages as { content: string }[]).at(-1)!.content;
     expect(prompt).toContain('-console.log(1);');
     expect(prompt).toContain('+console.log(2);');
+  });
+
+  it('checks a consensus request fully before asking any model, and notes a panel member that failed', async () => {
+    const outside = await call(client, 'consensus', { prompt: 'p', models: [{ model: 'glm-4.6' }], files: ['/etc/hostname'] });
+    expect(outside.isError).toBe(true);
+    expect(outside.text).toContain('EXAI_ALLOWED_ROOTS');
+    const unknown = await call(client, 'consensus', { prompt: 'p', models: [{ model: 'glm-4.6' }, { model: 'gpt-9' }] });
+    expect(unknown.isError).toBe(true);
+    expect(unknown.text).toContain('Model "gpt-9" is not available');
+    expect(fake.requests).toHaveLength(0);
+
+    fake.script({ kind: 'error', status: 400, body: { error: { message: 'model overloaded with nonsense' } } }, { kind: 'answer', content: 'view B' }, { kind: 'answer', content: 'reconciled' });
+    const partial = await call(client, 'consensus', { prompt: 'Rewrite in Rust?', models: [{ model: 'glm-4.6' }, { model: 'glm-4.5' }], model: 'glm-4.5-air', files: [authFile] });
+    expect(partial.isError, partial.text).toBe(false);
+    expect(partial.text).toMatch(/^Note: glm-4\.(6|5) gave no view/);
+    expect(partial.structured.content).toBe('reconciled');
+    // Every panel member saw the file.
+    for (const request of fake.requests.slice(0, 2)) expect((request.body.messages as { content: string }[]).at(-1)!.content).toContain('BEGIN FILE');
   });
 
   it('sends images to vision models only, and web search where the model has it', async () => {

@@ -43,6 +43,28 @@ describe('step tools', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('keeps steps in order when one is sent again, and stores nothing for a step that fails', async () => {
+    const first = await step({ step: 'One', step_number: 1, findings: 'first' });
+    const id = first.structured.continuation_id as string;
+    await step({ continuation_id: id, step: 'Two', step_number: 2, findings: 'second' });
+    await step({ continuation_id: id, step: 'Three', step_number: 3, findings: 'third' });
+    await step({ continuation_id: id, step: 'Two again', step_number: 2, findings: 'second, revised' });
+    await step({ continuation_id: id, step: 'Four', step_number: 4, total_steps: 4, next_step_required: false, findings: 'fourth' });
+    const prompt = expertPrompt();
+    const order = ['Findings: first', 'Findings: second, revised', 'Findings: third', 'Findings: fourth'].map((text) => prompt.indexOf(text));
+    expect(order.every((position) => position >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+
+    const listed = async () => ((await client.callTool({ name: 'conversation_list', arguments: { limit: 100 } })).structuredContent as { threads: unknown[] }).threads.length;
+    const before = await listed();
+    const refused = await client.callTool({
+      name: 'precommit',
+      arguments: { step: 'Look', step_number: 1, total_steps: 2, next_step_required: true, findings: 'x', path: '/' },
+    });
+    expect(refused.isError).toBe(true);
+    expect(await listed()).toBe(before);
+  });
+
   it('finishes without the expert when certain or told not to use it', async () => {
     const certain = await step({ step: 'Obvious typo', step_number: 1, total_steps: 1, next_step_required: false, findings: 'misspelt variable', confidence: 'certain' });
     expect(certain.structured).toMatchObject({ status: 'complete_without_expert', model: null, provider: null });
