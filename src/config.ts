@@ -6,7 +6,7 @@
  * `<NAME>_FILE` variant. A bad value stops start-up with a message that names
  * the variable, says what was wrong and gives an example of a good value.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
@@ -156,13 +156,26 @@ const urlWithSchemes = (schemes: string[]) =>
 
 const httpUrl = urlWithSchemes(['http:', 'https:']);
 
+function isFolder(entry: string): boolean {
+  try {
+    return statSync(entry).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Comma-separated absolute folders. */
 const pathList = z
   .string()
   .transform((text) => text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''))
   .pipe(
     z
-      .array(z.string().refine((entry) => path.isAbsolute(entry), { message: 'every entry must be an absolute path' }))
+      .array(
+        z
+          .string()
+          .refine((entry) => path.isAbsolute(entry), { message: 'every entry must be an absolute path' })
+          .refine((entry) => !path.isAbsolute(entry) || isFolder(entry), { message: 'every entry must be an existing folder' }),
+      )
       .min(1, 'must list at least one absolute folder'),
   );
 

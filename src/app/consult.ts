@@ -192,6 +192,12 @@ export function composeMessages(model: ModelInfo, systemPrompt: string, asked: s
   return { messages: [{ role: 'system', content: systemPrompt }, ...history.messages, question], history };
 }
 
+/** A one-line title from the text that started a thread. */
+export function threadTitle(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+}
+
 /** Fails before any model is paid for when the question could not be stored. */
 export function checkStorable(deps: Pick<ConsultDeps, 'config'>, prompt: string): void {
   const bytes = Buffer.byteLength(prompt, 'utf8');
@@ -253,7 +259,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     ...options.turnMetadata,
     ...(request.images === undefined ? {} : { images: request.images.map((image) => (image.startsWith('data:') ? 'data URL' : image)) }),
   };
-  const { threadId, results } = await storeTurns(deps, options.userId, thread, { toolName: options.toolName, title: request.prompt.slice(0, 80) }, [
+  const { threadId, results } = await storeTurns(deps, options.userId, thread, { toolName: options.toolName, title: threadTitle(request.prompt) }, [
     {
       role: 'user',
       content: request.prompt,

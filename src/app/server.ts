@@ -8,6 +8,7 @@ import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLock, OwnerLock, type LockHolder } from '../embedded/owner-lock.js';
 import { newOwnerToken, readOwnerInfo, removeOwnerInfo, writeOwnerInfo } from '../embedded/owner-info.js';
+import { settingsFingerprint } from '../embedded/settings-fingerprint.js';
 import { buildHttpApp } from '../server/app.js';
 import { version } from '../version.js';
 import { createServices, type Services } from './services.js';
@@ -75,7 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
     const url = localUrl(config.http.host, port);
-    writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString() });
+    writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString(), settings: settingsFingerprint(config) });
     logger.info({ url, database: services.db.kind, cache: services.cache.backend, home: embedded ? config.home : undefined }, 'exai is serving');
     const running = services;
     const httpApp = app;

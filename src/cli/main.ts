@@ -8,6 +8,7 @@ import { registerMigrate } from './commands/migrate.js';
 import { registerServe } from './commands/serve.js';
 import { registerStdio } from './commands/stdio.js';
 import { registerThreads } from './commands/threads.js';
+import { registerStop } from './commands/stop.js';
 import { registerVersion } from './commands/version.js';
 
 /** Runs the CLI; resolves to the process exit code. */
@@ -20,6 +21,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     .showHelpAfterError();
   registerServe(program, context);
   registerStdio(program, context);
+  registerStop(program, context);
   registerMigrate(program, context);
   registerHealth(program, context);
   registerThreads(program, context);

@@ -12,6 +12,8 @@ export interface OwnerInfo {
   token: string;
   version: string;
   startedAt: string;
+  /** settingsFingerprint() of the server's configuration. */
+  settings?: string;
 }
 
 export function ownerInfoPath(home: string): string {

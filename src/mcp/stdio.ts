@@ -16,6 +16,7 @@ import { createServices } from '../app/services.js';
 import type { Config } from '../config.js';
 import { queryHolder } from '../embedded/owner-lock.js';
 import { servingOwner, type OwnerInfo } from '../embedded/owner-info.js';
+import { settingsFingerprint } from '../embedded/settings-fingerprint.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMcpServer } from './server.js';
@@ -52,8 +53,9 @@ async function ensureOwner(config: Config, logger: Logger): Promise<OwnerInfo> {
       startedAt = Date.now();
       // Several stdio processes may each start one; the owner lock lets exactly one of them win.
       const log = openSync(path.join(config.home, 'serve.log'), 'a');
-      // On loopback: /mcp is served there only (until authentication exists).
-      const env = { ...process.env, EXAI_HOST: '127.0.0.1' };
+      // On loopback: /mcp is served there only (until authentication exists). Any free port:
+      // clients find it in owner.json, and EXAI_PORT stays free for a server the user starts.
+      const env = { ...process.env, EXAI_HOST: '127.0.0.1', EXAI_PORT: '0' };
       const child = spawn(process.execPath, [process.argv[1]!, 'serve'], { detached: true, stdio: ['ignore', 'ignore', log], env });
       child.unref();
       closeSync(log); // the server has its own copy
@@ -71,6 +73,12 @@ async function ensureOwner(config: Config, logger: Logger): Promise<OwnerInfo> {
 
 async function relayToOwner(config: Config, logger: Logger): Promise<void> {
   const owner = await ensureOwner(config, logger);
+  if (owner.settings !== undefined && owner.settings !== settingsFingerprint(config)) {
+    logger.warn(
+      { pid: owner.pid, home: config.home },
+      `The exai server that owns ${config.home} (pid ${owner.pid}) was started with other settings (providers, tools, file roots or limits) than this client's; it keeps its own. Run \`exai stop\` with the same EXAI_HOME to restart it with the next client's settings.`,
+    );
+  }
   const upstream = new StreamableHTTPClientTransport(new URL('/mcp', owner.url));
   const downstream = new StdioServerTransport();
   upstream.onmessage = (message: JSONRPCMessage) => {

@@ -7,7 +7,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { consult, loadContinuation, storeTurns } from '../app/consult.js';
+import { consult, loadContinuation, storeTurns, threadTitle } from '../app/consult.js';
 import type { Thread, Turn } from '../conversations/types.js';
 import { ExaiError } from '../errors.js';
 import { resolveAllowedPath } from '../files/prompt-files.js';
@@ -211,7 +211,7 @@ export function defineStepTool<Extra extends z.ZodRawShape>(spec: StepToolSpec<E
       const merged = { ...mergedExtra(run.steps), ...args } as StepArguments;
 
       const storeStep = async () => {
-        const { threadId, results } = await storeTurns(services, context.userId, thread, { toolName: spec.name, title: args.step.slice(0, 80) }, [
+        const { threadId, results } = await storeTurns(services, context.userId, thread, { toolName: spec.name, title: threadTitle(args.step) }, [
           { role: 'user', content: stored, toolName: spec.name, files: step.relevant_files, metadata: { workflow: step }, idempotencyKey: `${context.requestId}:step` },
         ]);
         return { threadId, turnCount: results[0]!.turn.seq };

@@ -42,8 +42,10 @@ function problemLines(error: ExaiError): string[] {
 describe('file and tool settings', () => {
   it('takes absolute allowed roots and known tool names, and explains anything else', () => {
     const cwd = tempFolder();
-    const config = loadConfig({ EXAI_ALLOWED_ROOTS: '/srv/a, /srv/b', EXAI_TOOLS: 'chat, CodeReview', EXAI_DISABLED_TOOLS: 'precommit', EXAI_MAX_FILE_BYTES: '1KiB' }, { cwd });
-    expect(config.files).toMatchObject({ allowedRoots: ['/srv/a', '/srv/b'], maxFileBytes: 1024 });
+    const [a, b] = [tempFolder(), tempFolder()];
+    const config = loadConfig({ EXAI_ALLOWED_ROOTS: `${a}, ${b}`, EXAI_TOOLS: 'chat, CodeReview', EXAI_DISABLED_TOOLS: 'precommit', EXAI_MAX_FILE_BYTES: '1KiB' }, { cwd });
+    expect(config.files).toMatchObject({ allowedRoots: [a, b], maxFileBytes: 1024 });
+    expect(() => loadConfig({ EXAI_ALLOWED_ROOTS: `${a},${path.join(a, 'missing')}` }, { cwd })).toThrow(/EXAI_ALLOWED_ROOTS: every entry must be an existing folder/);
     expect(config.tools).toEqual({ enabled: ['chat', 'codereview'], disabled: ['precommit'] });
     expect(() => loadConfig({ EXAI_ALLOWED_ROOTS: 'src' }, { cwd })).toThrow(/EXAI_ALLOWED_ROOTS: every entry must be an absolute path .*Example: EXAI_ALLOWED_ROOTS=/);
     expect(() => loadConfig({ EXAI_TOOLS: 'chat,telepathy' }, { cwd })).toThrow(/EXAI_TOOLS: unknown tool telepathy; the tools are chat, challenge/);

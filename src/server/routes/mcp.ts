@@ -61,7 +61,8 @@ export function registerMcpRoutes(app: FastifyInstance, services: Services, opti
   app.post('/mcp', handle);
   app.get('/mcp', handle);
   app.delete('/mcp', handle);
-  app.addHook('onClose', async () => {
+  // Before the listener closes: an open SSE stream would otherwise keep close() waiting for ever.
+  app.addHook('preClose', async () => {
     for (const transport of sessions.values()) await transport.close().catch(() => undefined);
     sessions.clear();
   });
