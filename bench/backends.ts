@@ -13,6 +13,7 @@ import { RedisCache } from '../src/cache/redis.js';
 import type { Cache } from '../src/cache/types.js';
 import { ConversationStore, type ConversationStoreOptions } from '../src/conversations/store.js';
 import { migrate } from '../src/db/migrate.js';
+import { startPgliteMaintenance } from '../src/db/pglite-maintenance.js';
 import { openPglite } from '../src/db/pglite.js';
 import { openPostgres } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
@@ -58,6 +59,8 @@ export async function openPgliteBackend(logger: Logger): Promise<BenchBackend> {
     throw error;
   }
   const cache: Cache = new MemoryCache(memoryCacheOptions);
+  // As `exai serve` does: PGlite has no autovacuum.
+  const maintenance = startPgliteMaintenance(db, logger);
   const createStore = (database: Database) => new ConversationStore(database, cache, storeOptions, logger);
   return {
     name: 'pglite+memory',
@@ -66,6 +69,7 @@ export async function openPgliteBackend(logger: Logger): Promise<BenchBackend> {
     store: createStore(db),
     createStore,
     async close() {
+      await maintenance.stop();
       await cache.close();
       await db.close();
     },

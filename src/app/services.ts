@@ -13,6 +13,7 @@ import type { Database } from '../db/types.js';
 import type { Logger } from '../logger.js';
 import { ensureUser, findUserByHandle, type User } from '../users/users.js';
 import { checkHealth, type HealthReport } from './health.js';
+import { startPgliteMaintenance } from '../db/pglite-maintenance.js';
 import { MemoryCallRecorder } from '../providers/call-recorder.js';
 import { ProviderRouter } from '../providers/router.js';
 
@@ -70,6 +71,8 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     );
     const startedAt = Date.now();
     const openCacheRef = cache;
+    // PGlite has no autovacuum: keep its statistics (and so its plans) in step with the tables.
+    const maintenance = db.kind === 'pglite' ? startPgliteMaintenance(db, logger) : undefined;
     const calls = new MemoryCallRecorder();
     const router = ProviderRouter.fromConfig(config, calls);
     return {
@@ -90,6 +93,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       startedAt,
       health: () => checkHealth(db, openCacheRef, startedAt),
       async close() {
+        await maintenance?.stop();
         await openCacheRef.close();
         await db.close();
       },
