@@ -60,6 +60,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import type { ConversationStore } from '../src/conversations/store.js';
 import { readOwnerInfo } from '../src/embedded/owner-info.js';
+import { isProcessAlive } from '../src/embedded/process-alive.js';
 import { redactUrl } from '../src/logger.js';
 import { ensureUser } from '../src/users/users.js';
 import { externalUrls } from './backends.js';
@@ -111,15 +112,6 @@ async function connectStdio(name: string, command: string, args: string[], env: 
   return { client, stderr: () => tail };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM, then SIGKILL if it is still there after `graceMs`. */
 async function stopProcess(pid: number, graceMs = 15_000): Promise<void> {
   try {
@@ -128,7 +120,7 @@ async function stopProcess(pid: number, graceMs = 15_000): Promise<void> {
     return; // already gone
   }
   const deadline = Date.now() + graceMs;
-  while (processAlive(pid)) {
+  while (isProcessAlive(pid)) {
     if (Date.now() > deadline) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -53,6 +53,8 @@ export interface ConsultOptions {
   turnMetadata?: Record<string, unknown>;
   /** Files that give context but were not named by this call (a step tool's earlier steps): skipped, not refused, when unreadable. */
   contextFiles?: string[];
+  /** Files and images the caller already read for this request, to save reading them twice. */
+  prepared?: PreparedFiles;
   /** A thread already loaded by the caller, to save loading it twice. */
   thread?: Thread;
   /** Identifies this request: appending the same turns again with the same id stores them once. */
@@ -236,14 +238,15 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
   const thread = options.thread ?? (await loadContinuation(deps, options.userId, request.continuationId));
   const { model, fallbacks } = modelFor(deps, request, thread, category);
   const turns = thread?.turns ?? [];
-  const prepared = await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], contextBudget(model.contextWindow).files);
+  const budget = contextBudget(model.contextWindow);
+  const prepared = options.prepared ?? (await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], budget.files));
   const { messages, history } = composeMessages(model, options.systemPrompt, options.modelPrompt ?? request.prompt, turns, prepared);
 
   const answer = await deps.router.chat({
     model: model.name,
     messages,
     tool: options.toolName,
-    maxTokens: Math.min(model.maxOutput, contextBudget(model.contextWindow).reply),
+    maxTokens: Math.min(model.maxOutput, budget.reply),
     ...(fallbacks.length === 0 ? {} : { fallbacks }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
     ...(request.thinkingMode === undefined ? {} : { thinking: request.thinkingMode !== 'minimal' }),

@@ -28,11 +28,6 @@ export function contextBudget(contextWindow: number): ContextBudget {
   };
 }
 
-/** The history share of a model's window, in tokens. */
-export function historyBudget(contextWindow: number): number {
-  return contextBudget(contextWindow).history;
-}
-
 export interface FittedHistory {
   messages: ChatMessage[];
   /** Older turns left out to stay within the budget. */

@@ -52,6 +52,11 @@ async function realRoots(roots: readonly string[]): Promise<string[]> {
 
 /** The real path of a file a caller named, or an error saying why it may not be read. */
 export async function resolveAllowedPath(requested: string, roots: readonly string[]): Promise<string> {
+  return resolveUnder(requested, roots, await realRoots(roots));
+}
+
+/** resolveAllowedPath with the roots' real paths already known (`allowed`). */
+async function resolveUnder(requested: string, roots: readonly string[], allowed: readonly string[]): Promise<string> {
   if (!path.isAbsolute(requested)) {
     throw new ExaiError('invalid_argument', `File ${JSON.stringify(requested)} is not an absolute path. Pass absolute paths, e.g. ${path.join(roots[0] ?? '/home/me/project', 'src/index.ts')}.`);
   }
@@ -62,7 +67,6 @@ export async function resolveAllowedPath(requested: string, roots: readonly stri
     const code = (error as NodeJS.ErrnoException).code;
     throw new ExaiError('invalid_argument', `File ${requested} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`}.`);
   }
-  const allowed = await realRoots(roots);
   if (!allowed.some((root) => isUnder(real, root))) {
     // Through a symlink the named path can sit inside a root while its target does not: name the target.
     const where = real === path.resolve(requested) ? `File ${requested} is` : `File ${requested} is a link to ${real}, which is`;
@@ -121,12 +125,14 @@ export async function readPromptFiles(
   tokenBudget: number,
 ): Promise<PromptFiles> {
   const result: PromptFiles = { embedded: [], skipped: [], tokens: 0 };
+  if (requests.length === 0) return result;
+  const allowed = await realRoots(limits.allowedRoots);
   const seen = new Set<string>();
   let totalBytes = 0;
   for (const request of requests) {
     let real: string;
     try {
-      real = await resolveAllowedPath(request.path, limits.allowedRoots);
+      real = await resolveUnder(request.path, limits.allowedRoots, allowed);
     } catch (error) {
       if (request.strict) throw error;
       result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });

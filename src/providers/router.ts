@@ -11,6 +11,7 @@ import type { CallRecorder } from './call-recorder.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js';
 import { ProviderClient } from './client.js';
 import { ModelRegistry, type ModelInfo, type ProviderName } from './registry.js';
+import { chooseModel } from './model-choice.js';
 import { Semaphore } from './semaphore.js';
 import type { BuiltinTool, ChatRequest, ChatResult } from './types.js';
 
@@ -39,9 +40,6 @@ interface ProviderLane {
   breaker: CircuitBreaker;
   slots: Semaphore;
 }
-
-/** Preferred when the caller says `auto`: strong general models first. */
-const autoPreference = ['kimi-k2-0905-preview', 'glm-4.6', 'kimi-k2-turbo-preview', 'glm-4.5', 'glm-4.5-air', 'glm-4.5-flash'];
 
 const defaultBreaker: CircuitBreakerOptions = { failureThreshold: 5, cooldownMs: 30_000 };
 
@@ -104,11 +102,10 @@ export class ProviderRouter {
     }));
   }
 
-  /** The model `auto` stands for now, or the named one. */
+  /** The named model, or what `auto` stands for when no tool category is known: the balanced choice. */
   pick(nameOrAuto: string): ModelInfo {
     if (nameOrAuto.trim().toLowerCase() !== 'auto') return this.registry.resolve(nameOrAuto);
-    const preferred = autoPreference.map((name) => this.registry.models.find((model) => model.name === name)).find((model) => model !== undefined);
-    return preferred ?? this.registry.models[0] ?? this.registry.resolve('auto');
+    return chooseModel(this.registry, 'balanced');
   }
 
   async chat(request: RoutedRequest): Promise<RoutedResult> {

@@ -99,6 +99,8 @@ export const consensusTool = defineTool({
       systemPrompt: systemPrompts.consensusSynthesis,
       modelPrompt: `Proposal:\n${args.prompt}\n\nThe views:\n\n${viewText}\n\nReconcile them into one recommendation.`,
       turnMetadata: { consensus: views },
+      // The files the panel saw, read once for the smallest window among panel and reconciler.
+      prepared,
       ...(thread === undefined ? {} : { thread }),
       requestId: context.requestId,
       signal: context.signal,

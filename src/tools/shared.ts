@@ -13,15 +13,7 @@ export const sharedParameters = {
   images: z.array(z.string()).optional().describe('Absolute image paths or data URLs, for vision models.'),
 };
 
-export type SharedArguments = {
-  model?: string | undefined;
-  temperature?: number | undefined;
-  thinking_mode?: (typeof thinkingModes)[number] | undefined;
-  use_websearch?: boolean | undefined;
-  continuation_id?: string | undefined;
-  files?: string[] | undefined;
-  images?: string[] | undefined;
-};
+export type SharedArguments = z.output<z.ZodObject<typeof sharedParameters>>;
 
 /** The shared tool arguments in consult's terms. */
 export function consultArguments(prompt: string, args: SharedArguments): ConsultInput {

@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startServer, type RunningServer } from '../../src/app/server.js';
 import { loadConfig } from '../../src/config.js';
 import { readOwnerInfo } from '../../src/embedded/owner-info.js';
+import { isProcessAlive } from '../../src/embedded/process-alive.js';
 import { silentLogger } from '../support/backends.js';
 import { cleanEnv, exaiBin, preparedHome } from '../support/cli.js';
 
@@ -64,11 +65,7 @@ async function stopOwner(home: string): Promise<void> {
     return;
   }
   for (let waited = 0; waited < 20_000; waited += 100) {
-    try {
-      process.kill(owner.pid, 0);
-    } catch {
-      return;
-    }
+    if (!isProcessAlive(owner.pid)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`the owner process ${owner.pid} did not stop`);

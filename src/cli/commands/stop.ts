@@ -1,20 +1,12 @@
 import type { Command } from 'commander';
 import { queryHolder } from '../../embedded/owner-lock.js';
 import { servingOwner } from '../../embedded/owner-info.js';
+import { isProcessAlive } from '../../embedded/process-alive.js';
 import { ExaiError } from '../../errors.js';
 import { printData } from '../output.js';
 import type { CliContext } from '../context.js';
 
 const stopWaitMs = 20_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function registerStop(program: Command, context: CliContext): void {
   program
@@ -32,7 +24,7 @@ export function registerStop(program: Command, context: CliContext): void {
       }
       process.kill(owner.pid, 'SIGTERM');
       const deadline = Date.now() + stopWaitMs;
-      while (alive(owner.pid)) {
+      while (isProcessAlive(owner.pid)) {
         if (Date.now() > deadline) throw new ExaiError('timeout', `The exai server (pid ${owner.pid}) did not stop within ${stopWaitMs / 1000} s.`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
