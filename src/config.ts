@@ -12,6 +12,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ExaiError } from './errors.js';
 import { toolNames } from './tools/names.js';
+import { allScopes, isScope, type Scope } from './auth/scopes.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -54,6 +55,24 @@ export interface Config {
     enabled: string[] | undefined;
     disabled: string[];
   };
+  auth: {
+    /** `required`: HTTP needs an API key or token. `local`: every HTTP request is the local user (loopback only). */
+    mode: 'required' | 'local';
+    jwtSecret: string | undefined;
+    jwksUrl: string | undefined;
+    jwtIssuer: string | undefined;
+    jwtAudience: string | undefined;
+    /** Scopes of a token that carries no `scope` claim (Supabase access tokens carry none). */
+    jwtDefaultScopes: Scope[];
+    /** Public base URL of this server, for the protected-resource metadata; else taken from the request. */
+    publicUrl: string | undefined;
+    /** How long a rotated key keeps working. */
+    rotationGraceMs: number;
+    /** Failed authentications per client address per minute before it is locked out for the rest of the minute. */
+    failuresPerMinute: number;
+  };
+  /** Default limits per key (or per user, for tokens and local use); 0 means unlimited. */
+  rateLimits: { requestsPerMinute: number; tokensPerMinute: number; concurrentCalls: number };
   logLevel: LogLevel;
   /** Handle of the user that stdio and local mode act as. */
   localUser: string;
@@ -75,6 +94,7 @@ const secretVariables = new Set([
   'KIMI_API_KEY',
   'GLM_API_KEY',
   'OPENAI_COMPAT_API_KEY',
+  'EXAI_JWT_SECRET',
 ]);
 
 const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
@@ -156,6 +176,11 @@ const urlWithSchemes = (schemes: string[]) =>
 
 const httpUrl = urlWithSchemes(['http:', 'https:']);
 
+/** Addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(host);
+}
+
 function isFolder(entry: string): boolean {
   try {
     return statSync(entry).isDirectory();
@@ -189,6 +214,18 @@ const toolList = z
       if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown tool ${unknown.join(', ')}; the tools are ${toolNames.join(', ')}` });
     }),
   );
+
+/** Comma- or space-separated scopes. */
+const scopeList = z
+  .string()
+  .transform((text) => text.split(/[\s,]+/).filter((entry) => entry !== ''))
+  .pipe(
+    z.array(z.string()).superRefine((names, ctx) => {
+      const unknown = names.filter((name) => !isScope(name));
+      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown scope ${unknown.join(', ')}; the scopes are ${allScopes.join(', ')}` });
+    }),
+  )
+  .transform((names) => names as Scope[]);
 
 interface VariableSpec<T> {
   schema: z.ZodType<T, string>;
@@ -230,6 +267,22 @@ const specs = {
     'local',
     'local',
   ),
+  EXAI_AUTH: spec(
+    z.enum(['required', 'local'], { message: 'must be required (API keys or tokens) or local (single user, loopback only)' }),
+    'required',
+    'required',
+  ),
+  EXAI_JWT_SECRET: spec(z.string().min(32, 'must be at least 32 characters (an HS256 secret, such as Supabase\'s JWT secret)'), 'a-long-random-string-of-32-or-more-characters'),
+  EXAI_JWKS_URL: spec(httpUrl, 'https://your-project.supabase.co/auth/v1/.well-known/jwks.json'),
+  EXAI_JWT_ISSUER: spec(z.string().min(1, 'must not be empty'), 'https://your-project.supabase.co/auth/v1'),
+  EXAI_JWT_AUDIENCE: spec(z.string().min(1, 'must not be empty'), 'authenticated'),
+  EXAI_JWT_DEFAULT_SCOPES: spec(scopeList, 'tools:call,conversations:read', 'tools:call,conversations:read,conversations:write,files:write,metrics:read'),
+  EXAI_PUBLIC_URL: spec(httpUrl, 'https://exai.example.com'),
+  EXAI_KEY_ROTATION_GRACE: spec(duration(0, 365 * 86_400_000), '24h', '24h'),
+  EXAI_AUTH_FAILURES_PER_MINUTE: spec(integer(1, 100_000), '10', '10'),
+  EXAI_RATE_REQUESTS_PER_MINUTE: spec(integer(0, 1_000_000), '120', '120'),
+  EXAI_RATE_TOKENS_PER_MINUTE: spec(integer(0, 1_000_000_000), '500000', '1000000'),
+  EXAI_RATE_CONCURRENT_CALLS: spec(integer(0, 10_000), '4', '8'),
   EXAI_ALLOWED_ROOTS: spec(pathList, '/home/me/src,/srv/repos'),
   EXAI_MAX_FILE_BYTES: spec(size(1, 64 * 1024 ** 2), '512KiB', '512KiB'),
   EXAI_MAX_FILES_BYTES: spec(size(1, 256 * 1024 ** 2), '2MiB', '2MiB'),
@@ -331,6 +384,13 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       problems.push(`${name}: ${reason} (${describeValue(name, text)}). Example: ${name}=${variable.example}`);
     }
   }
+  const host = parsed.EXAI_HOST as string | undefined;
+  if (parsed.EXAI_AUTH === 'local' && host !== undefined && !isLoopbackHost(host)) {
+    problems.push(
+      `EXAI_AUTH: local mode (every request acts as the local user) is allowed only on a loopback address, but EXAI_HOST is ${JSON.stringify(host)}. ` +
+        'Set EXAI_HOST=127.0.0.1, or keep EXAI_AUTH=required and create API keys with `exai keys create`.',
+    );
+  }
   if (problems.length > 0) {
     throw new ExaiError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -358,6 +418,22 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       maxImageBytes: value.EXAI_MAX_IMAGE_BYTES,
     },
     tools: { enabled: value.EXAI_TOOLS, disabled: value.EXAI_DISABLED_TOOLS ?? [] },
+    auth: {
+      mode: value.EXAI_AUTH,
+      jwtSecret: value.EXAI_JWT_SECRET,
+      jwksUrl: value.EXAI_JWKS_URL,
+      jwtIssuer: value.EXAI_JWT_ISSUER,
+      jwtAudience: value.EXAI_JWT_AUDIENCE,
+      jwtDefaultScopes: value.EXAI_JWT_DEFAULT_SCOPES,
+      publicUrl: value.EXAI_PUBLIC_URL?.replace(/\/+$/, ''),
+      rotationGraceMs: value.EXAI_KEY_ROTATION_GRACE,
+      failuresPerMinute: value.EXAI_AUTH_FAILURES_PER_MINUTE,
+    },
+    rateLimits: {
+      requestsPerMinute: value.EXAI_RATE_REQUESTS_PER_MINUTE,
+      tokensPerMinute: value.EXAI_RATE_TOKENS_PER_MINUTE,
+      concurrentCalls: value.EXAI_RATE_CONCURRENT_CALLS,
+    },
     logLevel: value.EXAI_LOG_LEVEL,
     localUser: value.EXAI_USER,
     providers: {

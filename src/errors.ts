@@ -7,6 +7,9 @@ export type ErrorCode =
   | 'invalid_config'
   | 'invalid_argument'
   | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
   | 'too_large'
   | 'database_unavailable'
   | 'database_error'
@@ -16,12 +19,16 @@ export type ErrorCode =
   | 'provider_unavailable'
   | 'timeout'
   | 'cancelled'
+  | 'rate_limited'
   | 'internal';
 
 const httpStatusByCode: Record<ErrorCode, number> = {
   invalid_config: 500,
   invalid_argument: 400,
   not_found: 404,
+  conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
   too_large: 413,
   database_unavailable: 503,
   database_error: 500,
@@ -31,6 +38,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   provider_unavailable: 503,
   timeout: 504,
   cancelled: 499,
+  rate_limited: 429,
   internal: 500,
 };
 

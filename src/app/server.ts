@@ -59,8 +59,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     services = await createServices(config, logger, { migrate: true });
     // The local owner API: how CLI commands on this EXAI_HOME reach the server.
     const ownerToken = newOwnerToken();
-    const loopback = /^(127\.|::1$|localhost$)/.test(config.http.host);
-    app = await buildHttpApp(services, { ownerToken, mcpOnLoopback: loopback });
+    app = await buildHttpApp(services, { ownerToken });
     try {
       await app.listen({ host: config.http.host, port: config.http.port });
     } catch (error) {

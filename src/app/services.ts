@@ -16,6 +16,7 @@ import { checkHealth, type HealthReport } from './health.js';
 import { startPgliteMaintenance } from '../db/pglite-maintenance.js';
 import { MemoryCallRecorder } from '../providers/call-recorder.js';
 import { ProviderRouter } from '../providers/router.js';
+import { RateLimits } from '../limits/rate-limits.js';
 
 export interface Services {
   config: Config;
@@ -25,6 +26,8 @@ export interface Services {
   conversations: ConversationStore;
   /** Model calls: registry, clients, fallbacks, limits. */
   router: ProviderRouter;
+  /** Requests, tokens and calls in flight per key or user, and per provider; shared through Redis. */
+  limits: RateLimits;
   /** The latest provider calls, until the metrics work stores them. */
   calls: MemoryCallRecorder;
   /** The user that local mode and stdio act as (EXAI_USER). */
@@ -44,6 +47,7 @@ export interface CreateServicesOptions {
 export async function createServices(config: Config, logger: Logger, options: CreateServicesOptions): Promise<Services> {
   const db = await openDatabase(config, logger);
   let cache: Cache | undefined;
+  let limits: RateLimits | undefined;
   try {
     await db.ping();
     if (options.migrate) {
@@ -73,8 +77,19 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     const openCacheRef = cache;
     // PGlite has no autovacuum: keep its statistics (and so its plans) in step with the tables.
     const maintenance = db.kind === 'pglite' ? startPgliteMaintenance(db, logger) : undefined;
+    limits = await RateLimits.open({
+      redisUrl: config.redis.url,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+      logger,
+      // A slot held by a process that died frees itself once a call could no longer be running.
+      callLeaseMs: config.providers.timeoutMs + 60_000,
+    });
+    const openLimits = limits;
     const calls = new MemoryCallRecorder();
-    const router = ProviderRouter.fromConfig(config, calls);
+    const router = ProviderRouter.fromConfig(config, calls, async (provider) => {
+      const permit = await openLimits.admitProvider(provider, config.providers.maxConcurrent);
+      return () => permit.release();
+    });
     return {
       config,
       logger,
@@ -82,6 +97,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       cache,
       conversations,
       router,
+      limits: openLimits,
       calls,
       localUser,
       async userIdFor(handle) {
@@ -94,11 +110,13 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       health: () => checkHealth(db, openCacheRef, startedAt),
       async close() {
         await maintenance?.stop();
+        await openLimits.close();
         await openCacheRef.close();
         await db.close();
       },
     };
   } catch (error) {
+    await limits?.close();
     await cache?.close();
     await db.close().catch(() => undefined);
     throw error;

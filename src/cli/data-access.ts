@@ -13,6 +13,8 @@ import type { Logger } from '../logger.js';
 import { isLock, OwnerLock } from '../embedded/owner-lock.js';
 import { servingOwner, type OwnerInfo } from '../embedded/owner-info.js';
 import { createServices, type Services } from '../app/services.js';
+import { runAdminOperation, type AdminOperationName, type AdminResult } from '../admin/operations.js';
+import type { AuditActor } from '../audit/audit-log.js';
 
 export interface ListOptions {
   limit?: number;
@@ -40,12 +42,14 @@ class DirectAccess implements DataAccess {
 class RemoteAccess implements DataAccess {
   constructor(private readonly owner: OwnerInfo) {}
 
-  private async call<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+  async call<T>(path: string, query: Record<string, string | undefined> = {}, payload?: unknown): Promise<T> {
     const url = new URL(`/internal/v1${path}`, this.owner.url);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, value);
     let response: Response;
     try {
-      response = await fetch(url, { headers: { authorization: `Bearer ${this.owner.token}` } });
+      const headers: Record<string, string> = { authorization: `Bearer ${this.owner.token}` };
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      response = await fetch(url, payload === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(payload) });
     } catch (error) {
       throw new ExaiError(
         'server_unreachable',
@@ -151,5 +155,33 @@ export function migrateThroughOwner(
       }
     },
     async (owner) => ({ via: owner.url, ...(await new RemoteAccess(owner).migrationStatus()) }),
+  );
+}
+
+/**
+ * Runs an administration operation (users, keys, audit): directly against the
+ * database, or through the server that owns the embedded database.
+ */
+export function runAdmin<N extends AdminOperationName>(
+  config: Config,
+  logger: Logger,
+  name: N,
+  input: unknown,
+  actor: AuditActor,
+): Promise<AdminResult<N>> {
+  return reach(
+    config,
+    async () => {
+      const db = await openDatabase(config, logger);
+      try {
+        await db.ping();
+        // Keys are often made before the server first starts: bring the schema up to date, as serve would.
+        await migrate(db, logger);
+        return (await runAdminOperation({ db, config, actor }, name, input)) as AdminResult<N>;
+      } finally {
+        await db.close();
+      }
+    },
+    (owner) => new RemoteAccess(owner).call<AdminResult<N>>(`/admin/${name}`, {}, { input, actor: actor.label }),
   );
 }

@@ -10,6 +10,9 @@ import { registerStdio } from './commands/stdio.js';
 import { registerThreads } from './commands/threads.js';
 import { registerStop } from './commands/stop.js';
 import { registerVersion } from './commands/version.js';
+import { registerUsers } from './commands/users.js';
+import { registerKeys } from './commands/keys.js';
+import { registerAudit } from './commands/audit.js';
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
@@ -25,6 +28,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
   registerMigrate(program, context);
   registerHealth(program, context);
   registerThreads(program, context);
+  registerUsers(program, context);
+  registerKeys(program, context);
+  registerAudit(program, context);
   registerVersion(program);
   try {
     await program.parseAsync(argv);

@@ -9,10 +9,13 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Services } from '../app/services.js';
-import { isExaiError } from '../errors.js';
+import { ExaiError, isExaiError } from '../errors.js';
 import { offeredTools } from '../tools/catalog.js';
 import type { ToolContext, ToolDefinition } from '../tools/types.js';
 import { version } from '../version.js';
+import { hasScope, limitSubject, type Principal } from '../auth/principal.js';
+import type { Scope } from '../auth/scopes.js';
+import type { CallPermit } from '../limits/types.js';
 
 /** Slow models keep clients waiting; a progress note after this much silence keeps them from giving up. */
 const progressIntervalMs = 5_000;
@@ -21,12 +24,25 @@ const progressCheckMs = 2_000;
 
 function errorResult(error: unknown): CallToolResult {
   const message = isExaiError(error) ? error.message : 'Internal error; the server log has the details.';
-  return { isError: true, content: [{ type: 'text', text: message }] };
+  const retryAfter = isExaiError(error) ? error.details?.retry_after_s : undefined;
+  return {
+    isError: true,
+    content: [{ type: 'text', text: message }],
+    ...(isExaiError(error) && typeof retryAfter === 'number' ? { structuredContent: { error: error.code, retry_after_s: retryAfter } } : {}),
+  };
+}
+
+/** AI tools store what they are asked and answer, so they write conversations unless they say otherwise. */
+const defaultToolScopes: Scope[] = ['conversations:write'];
+
+function missingScopes(principal: Principal, tool: ToolDefinition): Scope[] {
+  return ['tools:call' as Scope, ...(tool.scopes ?? defaultToolScopes)].filter((scope) => !hasScope(principal, scope));
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
-function register(server: McpServer, services: Services, userId: string, tool: ToolDefinition): void {
+function register(server: McpServer, services: Services, principal: Principal, source: string, tool: ToolDefinition): void {
+  const userId = principal.userId;
   server.registerTool(
     tool.name,
     { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, ...(tool.annotations ? { annotations: tool.annotations } : {}) },
@@ -43,9 +59,24 @@ function register(server: McpServer, services: Services, userId: string, tool: T
       const heartbeat = setInterval(() => {
         if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
       }, progressCheckMs);
+      const missing = missingScopes(principal, tool);
+      if (missing.length > 0) {
+        return errorResult(new ExaiError('forbidden', `${tool.name} needs the scope ${missing.join(' and ')}, which this credential lacks. Use a key created with \`exai keys create --scopes ${[...principal.scopes, ...missing].join(',')}\`.`));
+      }
+      let permit: CallPermit;
+      try {
+        // Before anything reaches a provider: over a limit, the call ends here.
+        permit = await services.limits.admit(limitSubject(principal), { ...services.config.rateLimits, ...principal.limits });
+      } catch (error) {
+        return errorResult(error);
+      }
+      let tokens = 0;
+      const router = services.router.forCaller({ userId, onTokens: (count) => void (tokens += count) });
       const context: ToolContext = {
-        services,
+        services: { ...services, router },
         userId,
+        principal,
+        source,
         requestId: `${extra.sessionId ?? 'session'}:${String(extra.requestId)}:${randomUUID()}`,
         signal: extra.signal,
         progress: note,
@@ -60,13 +91,16 @@ function register(server: McpServer, services: Services, userId: string, tool: T
         return errorResult(error);
       } finally {
         clearInterval(heartbeat);
+        await permit.chargeTokens(tokens).catch(() => undefined);
+        await permit.release().catch(() => undefined);
       }
     },
   );
 }
 
-export function createMcpServer(services: Services, userId: string): McpServer {
+/** An MCP server acting for `principal`; `source` (a client address, `stdio`) goes into the audit log. */
+export function createMcpServer(services: Services, principal: Principal, source = 'stdio'): McpServer {
   const server = new McpServer({ name: 'exai', version }, { capabilities: { logging: {} } });
-  for (const tool of offeredTools(services.config)) register(server, services, userId, tool);
+  for (const tool of offeredTools(services.config)) register(server, services, principal, source, tool);
   return server;
 }

@@ -20,6 +20,7 @@ import { settingsFingerprint } from '../embedded/settings-fingerprint.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMcpServer } from './server.js';
+import { localPrincipal } from '../auth/principal.js';
 
 const ownerStartTimeoutMs = 60_000;
 
@@ -33,7 +34,7 @@ function stdinClosed(): Promise<void> {
 
 async function serveDirectly(config: Config, logger: Logger): Promise<void> {
   const services = await createServices(config, logger, { migrate: true });
-  const server = createMcpServer(services, services.localUser.id);
+  const server = createMcpServer(services, localPrincipal(services.localUser));
   await server.connect(new StdioServerTransport());
   await stdinClosed();
   await server.close();
@@ -79,7 +80,10 @@ async function relayToOwner(config: Config, logger: Logger): Promise<void> {
       `The exai server that owns ${config.home} (pid ${owner.pid}) was started with other settings (providers, tools, file roots or limits) than this client's; it keeps its own. Run \`exai stop\` with the same EXAI_HOME to restart it with the next client's settings.`,
     );
   }
-  const upstream = new StreamableHTTPClientTransport(new URL('/mcp', owner.url));
+  // The owner token (readable only by this OS user) proves to the owner that this is its operator.
+  const upstream = new StreamableHTTPClientTransport(new URL('/mcp', owner.url), {
+    requestInit: { headers: { authorization: `Bearer ${owner.token}`, 'x-exai-user': config.localUser } },
+  });
   const downstream = new StdioServerTransport();
   upstream.onmessage = (message: JSONRPCMessage) => {
     const result = (message as { result?: { protocolVersion?: unknown } }).result;

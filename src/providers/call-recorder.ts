@@ -9,6 +9,8 @@ export interface CallRecord {
   provider: string;
   model: string;
   tool: string | null;
+  /** The user the call was made for; null for calls outside a user's request. */
+  userId: string | null;
   durationMs: number;
   timeToFirstTokenMs: number | null;
   inputTokens: number | null;
@@ -33,8 +35,9 @@ export class MemoryCallRecorder implements CallRecorder {
     if (this.calls.length > this.capacity) this.calls.splice(0, this.calls.length - this.capacity);
   }
 
-  /** The latest records, oldest first. */
-  recent(limit = this.capacity): CallRecord[] {
-    return this.calls.slice(-limit);
+  /** The latest records, oldest first; only one user's when `userId` is given. */
+  recent(limit = this.capacity, userId?: string): CallRecord[] {
+    const calls = userId === undefined ? this.calls : this.calls.filter((call) => call.userId === userId);
+    return calls.slice(-limit);
   }
 }

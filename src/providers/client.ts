@@ -188,6 +188,7 @@ export class ProviderClient {
         provider,
         model: request.model,
         tool: request.tool ?? null,
+        userId: request.userId ?? null,
         durationMs: Math.round(performance.now() - state.started),
         timeToFirstTokenMs: state.firstTokenMs,
         inputTokens: state.inputTokens,

@@ -64,14 +64,26 @@ function searchTools(model: ModelInfo): BuiltinTool[] {
   }
 }
 
+/** Who a routed call is for: recorded with it, and charged with its tokens. */
+export interface RouterCaller {
+  userId: string;
+  onTokens?(tokens: number): void;
+}
+
+/** Admission of one call to a provider across instances; resolves to its release. */
+export type ProviderGate = (provider: string, signal: AbortSignal | undefined) => Promise<() => Promise<void>>;
+
 export class ProviderRouter {
   private readonly lanes = new Map<ProviderName, ProviderLane>();
+  private readonly gate: ProviderGate | undefined;
+  private caller: RouterCaller | undefined;
 
   constructor(
     readonly registry: ModelRegistry,
     clients: Map<ProviderName, ProviderClient>,
-    options: { maxConcurrent: number; breaker?: CircuitBreakerOptions },
+    options: { maxConcurrent: number; breaker?: CircuitBreakerOptions; gate?: ProviderGate },
   ) {
+    this.gate = options.gate;
     for (const [provider, client] of clients) {
       this.lanes.set(provider, {
         client,
@@ -81,7 +93,17 @@ export class ProviderRouter {
     }
   }
 
-  static fromConfig(config: Config, recorder: CallRecorder): ProviderRouter {
+  /**
+   * The same router acting for one caller: its calls are recorded under the
+   * caller's id and their tokens reported to it. Shares lanes, breakers and slots.
+   */
+  forCaller(caller: RouterCaller): ProviderRouter {
+    const view = Object.create(this) as ProviderRouter;
+    view.caller = caller;
+    return view;
+  }
+
+  static fromConfig(config: Config, recorder: CallRecorder, gate?: ProviderGate): ProviderRouter {
     const clients = new Map<ProviderName, ProviderClient>();
     const common = { timeoutMs: config.providers.timeoutMs, recorder };
     const { kimi, glm, openaiCompat } = config.providers;
@@ -90,7 +112,10 @@ export class ProviderRouter {
     if (openaiCompat.baseUrl !== undefined) {
       clients.set('openai-compat', new ProviderClient({ provider: 'openai-compat', baseUrl: openaiCompat.baseUrl, apiKey: openaiCompat.apiKey, ...common }));
     }
-    return new ProviderRouter(ModelRegistry.fromConfig(config), clients, { maxConcurrent: config.providers.maxConcurrent });
+    return new ProviderRouter(ModelRegistry.fromConfig(config), clients, {
+      maxConcurrent: config.providers.maxConcurrent,
+      ...(gate === undefined ? {} : { gate }),
+    });
   }
 
   /** Each configured provider and whether calls to it go through now. */
@@ -127,10 +152,30 @@ export class ProviderRouter {
         lane.breaker.released();
         throw new ExaiError('cancelled', `The call to ${model.name} was cancelled while waiting for a free slot.`, { cause: error });
       });
+      let releaseGate: (() => Promise<void>) | undefined;
+      try {
+        // Across instances too: the gate counts this provider's calls in flight everywhere.
+        releaseGate = await this.gate?.(model.provider, rest.signal);
+      } catch (error) {
+        release();
+        lane.breaker.released();
+        if (!isExaiError(error) || error.code !== 'rate_limited') throw error;
+        // Busy everywhere is not a failure of the provider: try the next model.
+        passedOver.push({ model: model.name, reason: error.message });
+        lastError = error;
+        continue;
+      }
       try {
         // Judged per model: a fallback may lack the search its predecessor had.
         const tools = webSearch === true && model.capabilities.webSearch ? searchTools(model) : [];
-        const result = await lane.client.chat({ ...rest, model: model.name, extra: providerFields(model, thinking), ...(tools.length > 0 ? { tools } : {}) });
+        const result = await lane.client.chat({
+          ...rest,
+          model: model.name,
+          extra: providerFields(model, thinking),
+          ...(tools.length > 0 ? { tools } : {}),
+          ...(this.caller === undefined ? {} : { userId: this.caller.userId }),
+        });
+        this.caller?.onTokens?.((result.inputTokens ?? 0) + (result.outputTokens ?? 0));
         lane.breaker.succeeded();
         const unsupported = webSearch === true && tools.length === 0;
         return { ...result, ...(unsupported ? { webSearch: 'unsupported' as const } : {}), passedOver };
@@ -145,6 +190,7 @@ export class ProviderRouter {
         lastError = error;
       } finally {
         release();
+        await releaseGate?.();
       }
     }
     const tried = passedOver.map((entry) => `${entry.model}: ${entry.reason}`).join('; ');

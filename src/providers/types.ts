@@ -23,6 +23,8 @@ export interface ChatRequest {
   onDelta?: (delta: { content?: string; reasoning?: string }) => void;
   /** Which tool made the call, for the call record. */
   tool?: string;
+  /** Whose call it is, for the call record (each user sees only their own). */
+  userId?: string;
 }
 
 export interface ChatResult {

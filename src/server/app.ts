@@ -5,12 +5,12 @@ import { errorHandler } from './errors.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerInternalRoutes } from './routes/internal.js';
 import { registerMcpRoutes } from './routes/mcp.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { registerProtectedResourceMetadata } from './authentication.js';
 
 export interface HttpAppOptions {
-  /** Token for the owner's internal API; the API is off without one. */
+  /** Token for the owner's internal API (and the local stdio relay); the API is off without one. */
   ownerToken?: string;
-  /** Serve MCP at /mcp; only on loopback until authentication exists. */
-  mcpOnLoopback?: boolean;
 }
 
 export async function buildHttpApp(services: Services, options: HttpAppOptions = {}): Promise<FastifyInstance> {
@@ -26,7 +26,17 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   });
   registerHealthRoutes(app, services);
   if (options.ownerToken !== undefined) registerInternalRoutes(app, services, options.ownerToken);
-  registerMcpRoutes(app, services, { enabled: options.mcpOnLoopback ?? false });
+  const authenticator = new Authenticator({
+    config: services.config,
+    db: services.db,
+    logger: services.logger,
+    limits: services.limits,
+    localUser: services.localUser,
+    ownerToken: options.ownerToken,
+    userIdFor: (handle) => services.userIdFor(handle),
+  });
+  registerProtectedResourceMetadata(app, services.config, ['/mcp']);
+  registerMcpRoutes(app, services, authenticator);
   await app.ready();
   return app;
 }

@@ -2,12 +2,12 @@
 import type { Config } from '../config.js';
 import { consensusTool } from './consensus.js';
 import { toolNames } from './names.js';
-import { conversationGetTool, conversationListTool, listModelsTool, versionTool } from './platform-tools.js';
+import { conversationDeleteTool, conversationGetTool, conversationListTool, listModelsTool, versionTool } from './platform-tools.js';
 import { challengeTool, chatTool } from './simple-tools.js';
 import { stepTools } from './step-tools.js';
 import type { ToolDefinition } from './types.js';
 
-const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool];
+const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool];
 
 /** The tools offered, in the order of `toolNames`. */
 export function offeredTools(config: Pick<Config, 'tools'>): ToolDefinition[] {

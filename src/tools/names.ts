@@ -18,6 +18,7 @@ export const toolNames = [
   'version',
   'conversation_list',
   'conversation_get',
+  'conversation_delete',
 ] as const;
 
 export type ToolName = (typeof toolNames)[number];

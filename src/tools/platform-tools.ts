@@ -2,7 +2,15 @@
 import { z } from 'zod';
 import { parseThreadId } from '../conversations/validate.js';
 import { version } from '../version.js';
-import { defineTool } from './types.js';
+import { defineTool, type ToolContext } from './types.js';
+import { hasScope } from '../auth/principal.js';
+import { appendAudit } from '../audit/audit-log.js';
+
+/** Model calls the caller may see: their own, or everyone's with the admin scope. */
+function visibleCalls(context: ToolContext, limit?: number) {
+  const { services, principal } = context;
+  return hasScope(principal, 'admin') ? services.calls.recent(limit) : services.calls.recent(limit, principal.userId);
+}
 
 export const listModelsTool = defineTool({
   name: 'listmodels',
@@ -11,6 +19,7 @@ export const listModelsTool = defineTool({
   category: 'fast',
   inputSchema: {},
   annotations: { readOnlyHint: true },
+  scopes: [],
   async run(_args, context) {
     const { services } = context;
     const models = services.router.registry.models.map((model) => ({
@@ -22,7 +31,7 @@ export const listModelsTool = defineTool({
       capabilities: model.capabilities,
       price_per_million: model.price,
     }));
-    const recentCalls = services.calls.recent(20);
+    const recentCalls = visibleCalls(context, 20);
     const lines = models.map((model) => {
       const caps = Object.entries(model.capabilities).filter(([, on]) => on).map(([name]) => name);
       return `${model.name}${model.aliases.length ? ` (${model.aliases.join(', ')})` : ''} — ${model.provider}, ${model.context_window.toLocaleString('en')} tokens${caps.length ? `, ${caps.join(', ')}` : ''}`;
@@ -42,11 +51,12 @@ export const versionTool = defineTool({
   category: 'fast',
   inputSchema: {},
   annotations: { readOnlyHint: true },
+  scopes: [],
   async run(_args, context) {
     const { services } = context;
     const health = await services.health();
     const providers = services.router.providerStatus();
-    const recent = services.calls.recent();
+    const recent = visibleCalls(context);
     const info = {
       version,
       database: services.db.kind,
@@ -80,6 +90,7 @@ export const conversationListTool = defineTool({
     status: z.enum(['active', 'archived']).optional(),
   },
   annotations: { readOnlyHint: true },
+  scopes: ['conversations:read'],
   async run(args, context) {
     const page = await context.services.conversations.listThreads(context.userId, {
       limit: args.limit ?? 20,
@@ -106,6 +117,7 @@ export const conversationGetTool = defineTool({
   category: 'fast',
   inputSchema: { continuation_id: z.string().min(1) },
   annotations: { readOnlyHint: true },
+  scopes: ['conversations:read'],
   async run(args, context) {
     const thread = await context.services.conversations.loadThread(context.userId, parseThreadId(args.continuation_id));
     const turns = thread.turns.map((turn) => ({
@@ -123,5 +135,25 @@ export const conversationGetTool = defineTool({
       content: [{ type: 'text', text }],
       structuredContent: { continuation_id: thread.id, title: thread.title, tool: thread.toolName, status: thread.status, turn_count: thread.turnCount, turns },
     };
+  },
+});
+
+export const conversationDeleteTool = defineTool({
+  name: 'conversation_delete',
+  title: 'Delete a conversation',
+  description: 'Deletes one of your conversation threads with all its turns. It cannot be undone.',
+  category: 'fast',
+  inputSchema: { continuation_id: z.string().min(1) },
+  annotations: { destructiveHint: true, idempotentHint: true },
+  scopes: ['conversations:write'],
+  async run(args, context) {
+    const id = parseThreadId(args.continuation_id);
+    await context.services.conversations.deleteThread(context.userId, id);
+    await appendAudit(
+      context.services.db,
+      { userId: context.userId, label: context.principal.label, source: context.source },
+      { action: 'thread.delete', target: `thread:${id}`, outcome: 'success' },
+    );
+    return { content: [{ type: 'text', text: `Deleted conversation ${id}.` }], structuredContent: { continuation_id: id, deleted: true } };
   },
 });

@@ -4,11 +4,17 @@ import type { z } from 'zod';
 import type { Services } from '../app/services.js';
 import type { ToolCategory } from '../providers/model-choice.js';
 import type { ToolName } from './names.js';
+import type { Principal } from '../auth/principal.js';
+import type { Scope } from '../auth/scopes.js';
 
 export interface ToolContext {
   services: Services;
   /** The user the call acts for; every query runs as this user. */
   userId: string;
+  /** How the caller authenticated, and what they may do. */
+  principal: Principal;
+  /** Where the call came from (a client address, `stdio`), for the audit log. */
+  source: string;
   /** Unique per call; idempotency keys derive from it. */
   requestId: string;
   signal: AbortSignal;
@@ -25,6 +31,8 @@ export interface ToolDefinition<Shape extends z.ZodRawShape = z.ZodRawShape> {
   category: ToolCategory;
   inputSchema: Shape;
   annotations?: ToolAnnotations;
+  /** What the caller must hold beyond `tools:call`; AI tools store turns, so by default conversations:write. */
+  scopes?: Scope[];
   run(args: z.output<z.ZodObject<Shape>>, context: ToolContext): Promise<CallToolResult>;
 }
 

@@ -65,6 +65,18 @@ describe('loadConfig defaults', () => {
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
       files: { allowedRoots: [cwd], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
       tools: { enabled: undefined, disabled: [] },
+      auth: {
+        mode: 'required',
+        jwtSecret: undefined,
+        jwksUrl: undefined,
+        jwtIssuer: undefined,
+        jwtAudience: undefined,
+        jwtDefaultScopes: ['tools:call', 'conversations:read', 'conversations:write', 'files:write', 'metrics:read'],
+        publicUrl: undefined,
+        rotationGraceMs: 86_400_000,
+        failuresPerMinute: 10,
+      },
+      rateLimits: { requestsPerMinute: 120, tokensPerMinute: 1_000_000, concurrentCalls: 8 },
       logLevel: 'info',
       localUser: 'local',
       providers: {

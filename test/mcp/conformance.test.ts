@@ -29,7 +29,7 @@ describe('MCP conformance of /mcp', () => {
 
   beforeAll(async () => {
     home = await preparedHome();
-    server = await startServe({ EXAI_HOME: home });
+    server = await startServe({ EXAI_HOME: home, EXAI_AUTH: 'local' });
   });
 
   afterAll(async () => {

@@ -19,7 +19,7 @@ describe('MCP over Streamable HTTP', () => {
   beforeAll(async () => {
     home = await preparedHome();
     fake = await startFakeOpenAI();
-    const config = loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', GLM_API_KEY: 'glm-key', GLM_BASE_URL: fake.baseUrl }, { cwd: home });
+    const config = loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', EXAI_AUTH: 'local', GLM_API_KEY: 'glm-key', GLM_BASE_URL: fake.baseUrl }, { cwd: home });
     server = await startServer(config, silentLogger);
   });
 

@@ -103,7 +103,9 @@ describe('health with Redis unreachable', () => {
       .stderr()
       .split('\n')
       .filter((line) => line.includes('Redis unavailable'));
-    expect(warnings).toHaveLength(1);
+    // One warning per outage from each user of Redis: the cache and the rate limits.
+    expect(warnings.filter((line) => line.includes('serving from Postgres'))).toHaveLength(1);
+    expect(warnings.filter((line) => line.includes('rate limits apply per instance'))).toHaveLength(1);
     await server.stop();
   });
 });

@@ -39,7 +39,7 @@ interface Exai {
 async function startExai(backend: StorageBackend, env: Record<string, string>): Promise<Exai> {
   const home = await preparedHome();
   const database: TestDatabase | undefined = backend.kind === 'postgres' ? await backend.createDatabase() : undefined;
-  const config = loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', ...(database === undefined ? {} : backend.env(database)), ...env }, { cwd: home });
+  const config = loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', EXAI_AUTH: 'local', ...(database === undefined ? {} : backend.env(database)), ...env }, { cwd: home });
   const server = await startServer(config, silentLogger);
   const client = new Client({ name: 'exai-errors-test', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`)));

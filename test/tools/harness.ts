@@ -32,7 +32,7 @@ async function closeAll(clients: Client[]): Promise<void> {
 export const httpHarness: HarnessFactory = async (env) => {
   const home = await preparedHome();
   const clients: Client[] = [];
-  const start = () => startServer(loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', ...env }, { cwd: home }), silentLogger);
+  const start = () => startServer(loadConfig({ EXAI_HOME: home, EXAI_PORT: '0', EXAI_AUTH: 'local', ...env }, { cwd: home }), silentLogger);
   let server: RunningServer = await start();
   return {
     name: 'Streamable HTTP',

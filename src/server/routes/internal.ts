@@ -6,12 +6,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
+import { isLoopbackAddress } from '../authentication.js';
 import { migrationStatus } from '../../db/migrate.js';
 import type { ThreadStatus } from '../../conversations/types.js';
+import { isAdminOperation, runAdminOperation } from '../../admin/operations.js';
+import { ExaiError } from '../../errors.js';
 
-function isLoopback(address: string | undefined): boolean {
-  return address === '::1' || address?.startsWith('127.') === true || address?.startsWith('::ffff:127.') === true;
-}
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
   if (header === undefined || !header.startsWith('Bearer ')) return false;
@@ -29,7 +29,7 @@ export function registerInternalRoutes(app: FastifyInstance, services: Services,
     async (internal) => {
       internal.addHook('onRequest', async (request, reply) => {
         // Only local commands use this API; from elsewhere it does not exist.
-        if (!isLoopback(request.socket.remoteAddress)) {
+        if (!isLoopbackAddress(request.socket.remoteAddress)) {
           await reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.` } });
           return;
         }
@@ -39,6 +39,15 @@ export function registerInternalRoutes(app: FastifyInstance, services: Services,
       });
 
       internal.get('/migrations', async () => migrationStatus(services.db));
+
+      // Users, keys and the audit log, for CLI commands run by the owning OS user.
+      internal.post('/admin/:name', async (request) => {
+        const name = (request.params as { name: string }).name;
+        if (!isAdminOperation(name)) throw new ExaiError('not_found', `No administration operation ${JSON.stringify(name)}.`);
+        const body = (request.body ?? {}) as { input?: unknown; actor?: unknown };
+        const label = typeof body.actor === 'string' && body.actor.length <= 200 ? body.actor : 'cli';
+        return runAdminOperation({ db: services.db, config: services.config, actor: { label, source: 'cli' } }, name, body.input ?? {});
+      });
 
       internal.get('/threads', async (request) => {
         const query = request.query as { limit?: string; before?: string; status?: string };

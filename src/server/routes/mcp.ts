@@ -1,7 +1,8 @@
 /**
- * MCP over Streamable HTTP at /mcp, with sessions (one MCP server each) and
- * Host/Origin checks against DNS rebinding. Until authentication exists, it
- * serves only a server listening on loopback, as the local user.
+ * MCP over Streamable HTTP at /mcp. Every request is authenticated (or, in
+ * local mode, is the local user); a session belongs to the user who opened it,
+ * and another user's session id answers like an unknown one. On a loopback
+ * listener Host and Origin are checked against DNS rebinding.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -9,14 +10,23 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
+import type { Authenticator } from '../../auth/authenticator.js';
+import { isLoopbackHost } from '../../config.js';
 import { createMcpServer } from '../../mcp/server.js';
+import { requireScope } from '../authentication.js';
 
 function jsonRpcError(reply: FastifyReply, status: number, message: string): void {
   reply.raw.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
 }
 
-export function registerMcpRoutes(app: FastifyInstance, services: Services, options: { enabled: boolean }): void {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  userId: string;
+}
+
+export function registerMcpRoutes(app: FastifyInstance, services: Services, authenticator: Authenticator): void {
+  const sessions = new Map<string, Session>();
+  const onLoopback = isLoopbackHost(services.config.http.host);
 
   const localNames = () => {
     const port = (app.server.address() as AddressInfo | null)?.port;
@@ -25,45 +35,41 @@ export function registerMcpRoutes(app: FastifyInstance, services: Services, opti
   };
 
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!options.enabled) {
-      return reply.status(403).send({
-        error: {
-          code: 'forbidden',
-          message: 'MCP over HTTP is served only on a loopback address until authentication is configured: set EXAI_HOST=127.0.0.1, or use `exai stdio`.',
-        },
-      });
-    }
+    const principal = request.principal!;
     reply.hijack();
     const sessionId = request.headers['mcp-session-id'];
-    let transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    // Someone else's session is, to this caller, no session at all.
+    let transport = existing?.userId === principal.userId ? existing.transport : undefined;
     if (transport === undefined) {
       if (request.method !== 'POST' || sessionId !== undefined || !isInitializeRequest(request.body)) {
         jsonRpcError(reply, sessionId === undefined ? 400 : 404, sessionId === undefined ? 'No session: send initialize first.' : 'Unknown or expired session.');
         return;
       }
-      const { hosts, origins } = localNames();
+      // Behind authentication, a rebinding page cannot present the bearer credential; on loopback in
+      // local mode the Host and Origin checks are what keeps other web pages out.
+      const rebinding = onLoopback ? { enableDnsRebindingProtection: true, allowedHosts: localNames().hosts, allowedOrigins: localNames().origins } : {};
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, created),
-        enableDnsRebindingProtection: true,
-        allowedHosts: hosts,
-        allowedOrigins: origins,
+        onsessioninitialized: (id) => void sessions.set(id, { transport: created, userId: principal.userId }),
+        ...rebinding,
       });
       created.onclose = () => {
         if (created.sessionId !== undefined) sessions.delete(created.sessionId);
       };
-      await createMcpServer(services, services.localUser.id).connect(created);
+      await createMcpServer(services, principal, request.ip).connect(created);
       transport = created;
     }
     await transport.handleRequest(request.raw, reply.raw, request.body);
   };
 
-  app.post('/mcp', handle);
-  app.get('/mcp', handle);
-  app.delete('/mcp', handle);
+  const guarded = { preHandler: requireScope(authenticator, services.config, 'tools:call') };
+  app.post('/mcp', guarded, handle);
+  app.get('/mcp', guarded, handle);
+  app.delete('/mcp', guarded, handle);
   // Before the listener closes: an open SSE stream would otherwise keep close() waiting for ever.
   app.addHook('preClose', async () => {
-    for (const transport of sessions.values()) await transport.close().catch(() => undefined);
+    for (const session of sessions.values()) await session.transport.close().catch(() => undefined);
     sessions.clear();
   });
 }

@@ -1,0 +1,175 @@
+/**
+ * Turns a request's credentials into a Principal, or refuses with a reason the
+ * client can act on. API keys are checked against the database through a cache
+ * of at most half a second, so a revocation reaches every instance within 1 s.
+ * Failures are audited and counted per client address; an address with too many
+ * is locked out for the rest of the minute before any credential is checked.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Config } from '../config.js';
+import { appendAudit } from '../audit/audit-log.js';
+import type { Database } from '../db/types.js';
+import type { Logger } from '../logger.js';
+import type { RateLimits } from '../limits/rate-limits.js';
+import type { User } from '../users/users.js';
+import { ensureUserWithId } from '../users/users.js';
+import { findKeyForAuth, type StoredKey } from './api-keys.js';
+import { hashMatches, keyPrefix, looksLikeApiKey } from './api-key-format.js';
+import { JwtVerifier, TokenRejected } from './jwt.js';
+import { allScopes, type Scope } from './scopes.js';
+import type { Principal } from './principal.js';
+
+/** A refused request: 401 (bad or missing credentials) or 429 (locked out). */
+export class AuthFailure extends Error {
+  constructor(
+    readonly status: 401 | 429,
+    /** RFC 6750 error code for WWW-Authenticate; undefined when no credentials were sent. */
+    readonly bearerError: 'invalid_request' | 'invalid_token' | undefined,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface AuthRequest {
+  authorization: string | undefined;
+  /** The client's address: failures are counted per address. */
+  source: string;
+  /** Whether the client connects over loopback (the owner token is accepted only then). */
+  loopback: boolean;
+  /** With the owner token: the handle to act as (the local user when absent). */
+  actAs?: string | undefined;
+}
+
+export interface AuthenticatorOptions {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  limits: RateLimits;
+  localUser: User;
+  /** The embedded owner's token, which local clients (the stdio relay) present. */
+  ownerToken?: string | undefined;
+  userIdFor(handle: string | undefined): Promise<string>;
+}
+
+/** How long a key's row may be reused: the bound on how late a revocation takes effect. */
+const keyCacheTtlMs = 500;
+const maxHeaderLength = 8192;
+
+export class Authenticator {
+  private readonly jwt: JwtVerifier;
+  private readonly keys = new LRUCache<string, { key: StoredKey | null }>({ max: 10_000, ttl: keyCacheTtlMs });
+  private readonly knownUsers = new LRUCache<string, true>({ max: 10_000 });
+
+  constructor(private readonly options: AuthenticatorOptions) {
+    this.jwt = new JwtVerifier(options.config.auth);
+  }
+
+  get mode(): Config['auth']['mode'] {
+    return this.options.config.auth.mode;
+  }
+
+  /** The principal for a request; throws AuthFailure. */
+  async authenticate(request: AuthRequest): Promise<Principal> {
+    const { config, localUser } = this.options;
+    if (config.auth.mode === 'local') {
+      return { userId: localUser.id, label: localUser.handle, method: 'local', scopes: new Set(allScopes) };
+    }
+    const lockout = await this.options.limits.authLockedOut(request.source, config.auth.failuresPerMinute);
+    if (lockout.limited) {
+      throw new AuthFailure(429, undefined, `Too many failed authentications from this address; retry after ${lockout.retryAfterS} s.`, lockout.retryAfterS);
+    }
+    try {
+      return await this.check(request);
+    } catch (error) {
+      // A request with no credentials at all is a client discovering that it must log in, not a guess.
+      if (error instanceof AuthFailure && error.bearerError !== undefined) await this.noteFailure(request, error);
+      throw error;
+    }
+  }
+
+  private async check(request: AuthRequest): Promise<Principal> {
+    const header = request.authorization;
+    if (header === undefined || header === '') {
+      throw new AuthFailure(401, undefined, 'Authentication required: send `Authorization: Bearer <exai API key or JWT>`. Create a key with `exai keys create --user <handle>`.');
+    }
+    if (header.length > maxHeaderLength) throw new AuthFailure(401, 'invalid_request', 'The Authorization header is too long.');
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+    if (!match) throw new AuthFailure(401, 'invalid_request', 'Malformed Authorization header: expected `Bearer <token>` with one token and no other text.');
+    const credential = match[1]!;
+    if (this.isOwnerToken(credential)) {
+      if (!request.loopback) throw new AuthFailure(401, 'invalid_token', 'The API key or token is not valid.');
+      const userId = await this.options.userIdFor(request.actAs);
+      return { userId, label: request.actAs ?? this.options.localUser.handle, method: 'owner', scopes: new Set(allScopes) };
+    }
+    if (looksLikeApiKey(credential)) return this.checkKey(credential);
+    if (!this.jwt.enabled) {
+      throw new AuthFailure(401, 'invalid_token', 'The bearer value is not an exai API key, and this server accepts no JWTs (set EXAI_JWT_SECRET or EXAI_JWKS_URL to accept them).');
+    }
+    try {
+      const token = await this.jwt.verify(credential);
+      await this.ensureTokenUser(token.userId);
+      return { userId: token.userId, label: token.label, method: 'jwt', scopes: new Set<Scope>(token.scopes) };
+    } catch (error) {
+      if (error instanceof TokenRejected) throw new AuthFailure(401, 'invalid_token', error.message);
+      throw error;
+    }
+  }
+
+  private isOwnerToken(credential: string): boolean {
+    const owner = this.options.ownerToken;
+    if (owner === undefined) return false;
+    const given = Buffer.from(credential);
+    const wanted = Buffer.from(owner);
+    return given.length === wanted.length && timingSafeEqual(given, wanted);
+  }
+
+  private async checkKey(credential: string): Promise<Principal> {
+    const prefix = keyPrefix(credential);
+    // One message for unknown, wrong and malformed keys: nothing to learn by probing.
+    const invalid = () => new AuthFailure(401, 'invalid_token', 'The API key is not valid.');
+    if (prefix === undefined) throw invalid();
+    let cached = this.keys.get(prefix);
+    if (cached === undefined) {
+      cached = { key: (await findKeyForAuth(this.options.db, prefix)) ?? null };
+      this.keys.set(prefix, cached);
+    }
+    const key = cached.key;
+    if (key === null || !hashMatches(credential, key.secretHash)) throw invalid();
+    if (key.revokedAt !== null) throw new AuthFailure(401, 'invalid_token', 'The API key has been revoked.');
+    if (key.expiresAt !== null && key.expiresAt.getTime() <= Date.now()) {
+      throw new AuthFailure(401, 'invalid_token', 'The API key has expired; create a new one with `exai keys create` or `exai keys rotate`.');
+    }
+    const limits: Principal['limits'] = {};
+    if (key.limits.requestsPerMinute !== null) limits.requestsPerMinute = key.limits.requestsPerMinute;
+    if (key.limits.tokensPerMinute !== null) limits.tokensPerMinute = key.limits.tokensPerMinute;
+    if (key.limits.concurrentCalls !== null) limits.concurrentCalls = key.limits.concurrentCalls;
+    return { userId: key.userId, label: `${key.userHandle} (key ${prefix})`, method: 'api_key', scopes: new Set(key.scopes), keyId: key.id, limits };
+  }
+
+  /** A token's subject becomes a user on first sight (Supabase users exist in auth.users, not here). */
+  private async ensureTokenUser(userId: string): Promise<void> {
+    if (this.knownUsers.has(userId)) return;
+    await ensureUserWithId(this.options.db, userId);
+    this.knownUsers.set(userId, true);
+  }
+
+  private async noteFailure(request: AuthRequest, failure: AuthFailure): Promise<void> {
+    const { config, db, logger, limits } = this.options;
+    const credential = /^Bearer (\S+)$/.exec(request.authorization ?? '')?.[1];
+    const prefix = credential === undefined ? undefined : keyPrefix(credential);
+    const label = prefix !== undefined ? `key ${prefix}` : credential === undefined ? 'anonymous' : 'bearer token';
+    try {
+      const count = await limits.noteAuthFailure(request.source, config.auth.failuresPerMinute);
+      await appendAudit(db, { label, source: request.source }, {
+        action: count.limited ? 'auth.locked_out' : 'auth.failure',
+        outcome: count.limited ? 'denied' : 'failure',
+        details: { reason: failure.message },
+      });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'could not record a failed authentication');
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/** What a credential may do. Keys carry an explicit list; tokens carry theirs in `scope`. */
+import { ExaiError } from '../errors.js';
+
+export const allScopes = ['tools:call', 'conversations:read', 'conversations:write', 'files:write', 'metrics:read', 'admin'] as const;
+
+export type Scope = (typeof allScopes)[number];
+
+/** What a new key gets when no scopes are named: everything but administration. */
+export const defaultUserScopes: readonly Scope[] = allScopes.filter((scope) => scope !== 'admin');
+
+export function isScope(text: string): text is Scope {
+  return (allScopes as readonly string[]).includes(text);
+}
+
+/** Parses a comma- or space-separated scope list, refusing unknown names. */
+export function parseScopes(text: string): Scope[] {
+  const names = text.split(/[\s,]+/).filter((name) => name !== '');
+  const unknown = names.filter((name) => !isScope(name));
+  if (unknown.length > 0) {
+    throw new ExaiError('invalid_argument', `Unknown scope ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the scopes are ${allScopes.join(', ')}.`);
+  }
+  if (names.length === 0) throw new ExaiError('invalid_argument', `Name at least one scope: ${allScopes.join(', ')}.`);
+  return [...new Set(names as Scope[])];
+}

@@ -1,0 +1,50 @@
+/** `exai audit …`: read the audit log and check that nobody has edited it. */
+import type { Command } from 'commander';
+import { ExaiError } from '../../errors.js';
+import { runAdmin } from '../data-access.js';
+import type { CliContext } from '../context.js';
+import { printData, table } from '../output.js';
+import { cliActor } from './admin-actor.js';
+
+export function registerAudit(program: Command, context: CliContext): void {
+  const audit = program.command('audit').description('the append-only audit log');
+
+  audit
+    .command('list')
+    .description('the latest entries, newest first')
+    .option('--limit <n>', 'how many (1-10000)', (text: string) => {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new ExaiError('invalid_argument', `--limit must be a whole number from 1 to 10000 (got ${JSON.stringify(text)}).`);
+      return n;
+    })
+    .option('--action <name>', 'only this action or family, such as auth or key.create')
+    .option('--json', 'print JSON')
+    .action(async (options: { limit?: number; action?: string; json?: boolean }) => {
+      const config = context.config();
+      const input = { limit: options.limit ?? 50, ...(options.action !== undefined && { action: options.action }) };
+      const entries = await runAdmin(config, context.logger(config, 'audit'), 'audit.list', input, cliActor());
+      printData(entries, options, () =>
+        entries.length === 0
+          ? 'The audit log is empty.'
+          : table(
+              ['seq', 'at', 'actor', 'action', 'target', 'outcome', 'source'],
+              entries.map((entry) => [String(entry.seq), entry.at, entry.actor, entry.action, entry.target ?? '', entry.outcome, entry.source ?? '']),
+            ),
+      );
+    });
+
+  audit
+    .command('verify')
+    .description('walk the hash chain; exits 1 if any row was edited, removed or reordered')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const config = context.config();
+      const result = await runAdmin(config, context.logger(config, 'audit'), 'audit.verify', {}, cliActor());
+      printData(result, options, () =>
+        result.ok
+          ? `The audit log is intact: ${result.rows} row(s)${result.head ? `, head #${result.head.seq} ${result.head.hash}` : ''}.`
+          : `The audit log has been tampered with: row #${result.firstBad!.seq}: ${result.firstBad!.problem}.`,
+      );
+      if (!result.ok) context.exitCode = 1;
+    });
+}
