@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asService, asUser } from '../../src/db/session.js';
 import { ensureUser } from '../../src/users/users.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
 import { storageBackends, type TestDatabase } from '../support/backends.js';
 
 /** Tables that hold user data, with the column their policies check. */
-const userTables = { users: 'id', conversations: 'owner_id', messages: 'owner_id' } as const;
+const userTables = { users: 'id', conversations: 'owner_id', messages: 'owner_id', api_keys: 'user_id', audit_log: 'actor_id' } as const;
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(
@@ -34,6 +35,8 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
       );
       return id;
     });
+    // A key and the audit row its creation writes: alice's rows in the two security tables.
+    await createApiKey(database.db, { userId: alice, scopes: ['tools:call'] }, { userId: alice, label: 'alice', source: 'test' });
   });
 
   afterAll(async () => {
@@ -44,7 +47,7 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
     for (const table of Object.keys(userTables)) {
       const mine = await asUser(database.db, alice, (tx) => tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM exai.${table}`));
       const theirs = await asUser(database.db, bob, (tx) =>
-        tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM exai.${table} WHERE ${table === 'users' ? 'id' : 'owner_id'} = $1`, [alice]),
+        tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM exai.${table} WHERE ${userTables[table as keyof typeof userTables]} = $1`, [alice]),
       );
       expect(mine.rows[0]!.n, table).toBeGreaterThan(0);
       expect(theirs.rows[0]!.n, table).toBe(0);
@@ -95,6 +98,25 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
     expect(title.rows[0]!.title).toBe('alice only');
   });
 
+  it('lets users neither make, change nor read the secrets of API keys, nor write the audit log', async () => {
+    const [key] = (await asService(database.db, (tx) => tx.query<{ id: string }>('SELECT id FROM exai.api_keys WHERE user_id = $1', [alice]))).rows;
+    const forged = "INSERT INTO exai.api_keys (user_id, prefix, secret_hash, scopes) VALUES ($1, 'forgedprefix', repeat('a', 64), ARRAY['admin'])";
+    expect(await refusal(asUser(database.db, bob, (tx) => tx.query(forged, [bob])))).toMatch(/permission denied/);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('UPDATE exai.api_keys SET revoked_at = NULL, scopes = ARRAY[$2] WHERE id = $1', [key!.id, 'admin'])))).toMatch(/permission denied/);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('SELECT secret_hash FROM exai.api_keys')))).toMatch(/permission denied/);
+    const visible = await asUser(database.db, alice, (tx) => tx.query<{ prefix: string }>('SELECT prefix FROM exai.api_keys'));
+    expect(visible.rows).toHaveLength(1);
+    const audit = "INSERT INTO exai.audit_log (actor_id, actor, action, outcome) VALUES ($1, 'x', 'forged', 'success')";
+    expect(await refusal(asUser(database.db, bob, (tx) => tx.query(audit, [bob])))).toMatch(/permission denied/);
+    // Not even the service role may rewrite history.
+    expect(await refusal(asService(database.db, (tx) => tx.query("UPDATE exai.audit_log SET outcome = 'failure'")))).toMatch(/permission denied|append-only/);
+    expect(await refusal(asService(database.db, (tx) => tx.query('DELETE FROM exai.audit_log')))).toMatch(/permission denied|append-only/);
+    expect(await refusal(asService(database.db, (tx) => tx.query('TRUNCATE exai.audit_log')))).toMatch(/permission denied|append-only/);
+    // And the table's owner is stopped by the triggers.
+    expect(await refusal(database.db.query("UPDATE exai.audit_log SET outcome = 'failure'"))).toMatch(/append-only/);
+    expect(await refusal(database.db.query('TRUNCATE exai.audit_log'))).toMatch(/append-only/);
+  });
+
   it('treats another user\u2019s thread as missing in append_turns', async () => {
     const result = await asUser(database.db, bob, (tx) =>
       tx.query<{ status: string }>(
@@ -133,7 +155,7 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'exai' AND c.relkind IN ('r', 'p')
        ORDER BY c.relname`);
-    expect(tables.rows.length).toBeGreaterThanOrEqual(4);
+    expect(tables.rows.length).toBeGreaterThanOrEqual(6);
     for (const row of tables.rows) {
       expect(row, row.table).toMatchObject({ enabled: true, forced: true });
       expect(row.policies, row.table).toBeGreaterThan(0);
