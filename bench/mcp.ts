@@ -363,6 +363,9 @@ export const mcpBenchmark: Benchmark = {
         EXAI_HOME: home,
         EXAI_PORT: '0',
         EXAI_LOG_LEVEL: 'warn',
+        // Thousands of calls a minute from one user: the request limit would stop the run. The
+        // token budget and the calls-in-flight slots stay on, so their cost is in the figures.
+        EXAI_RATE_REQUESTS_PER_MINUTE: '0',
         OPENAI_COMPAT_BASE_URL: fake.baseUrl,
         OPENAI_COMPAT_MODELS: model,
       };
@@ -385,10 +388,12 @@ export const mcpBenchmark: Benchmark = {
       const exai = await connectStdio('exai stdio', process.execPath, [exaiBin, 'stdio'], env, home);
       cleanups.push(() => exai.client.close());
       let ownerUrl: string | undefined;
+      let ownerToken: string | undefined;
       if (embedded) {
         const owner = readOwnerInfo(home);
         if (owner === undefined) throw new Error(`mcp bench: exai stdio is relaying, but ${home}/owner.json is missing; stderr: ${exai.stderr()}`);
         ownerUrl = owner.url;
+        ownerToken = owner.token;
       }
       progress(`exai stdio ready in ${(performance.now() - startedAt).toFixed(0)} ms${embedded ? ` (relaying to the owner at ${ownerUrl})` : ' (serving directly)'}`);
       const echo = await connectStdio('echo server', process.execPath, [echoScript], {}, root);
@@ -396,7 +401,8 @@ export const mcpBenchmark: Benchmark = {
       let http: Client | undefined;
       if (ownerUrl !== undefined) {
         const client = new Client({ name: 'bench-http', version: '1.0.0' });
-        await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', ownerUrl)));
+        // As the stdio relay does: the owner token from owner.json authenticates a loopback client.
+        await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', ownerUrl), { requestInit: { headers: { authorization: `Bearer ${ownerToken}` } } }));
         http = client;
         cleanups.push(() => client.close());
       }

@@ -84,9 +84,10 @@ function describeJoseError(error: unknown): string {
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token\u2019s signature does not verify.';
   if (error instanceof errors.JWKSNoMatchingKey) return 'No key in the JWKS matches the token\u2019s `kid`.';
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JOSEError && error.code === 'ERR_JWKS_INVALID') {
-    return 'The key set at EXAI_JWKS_URL could not be fetched or read.';
-  }
   if (error instanceof errors.JOSEAlgNotAllowed) return 'The token\u2019s algorithm is not accepted.';
+  // A timeout, an unreadable key set or a failed fetch (not a JOSE error at all): the server's side.
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
+    return 'The token could not be checked: the key set at EXAI_JWKS_URL could not be fetched or read. Try again; if it persists, tell the server\u2019s operator.';
+  }
   return 'The token is malformed or invalid.';
 }
