@@ -37,7 +37,12 @@ export interface Config {
     url: string | undefined;
     commandTimeoutMs: number;
   };
-  http: { host: string; port: number };
+  http: {
+    host: string;
+    port: number;
+    /** Proxies whose X-Forwarded-For is believed (client addresses count failed logins): false, hops, or addresses/CIDRs. */
+    trustProxy: boolean | number | string[];
+  };
   cache: { ttlMs: number; maxEntries: number; maxBytes: number };
   limits: { maxMessageBytes: number; maxThreadDepth: number };
   files: {
@@ -250,6 +255,20 @@ const specs = {
   REDIS_COMMAND_TIMEOUT: spec(duration(10, 60_000), '500ms', '500ms'),
   EXAI_HOST: spec(z.string().min(1, 'must not be empty'), '127.0.0.1', '127.0.0.1'),
   EXAI_PORT: spec(integer(0, 65535), '8079', '8079'),
+  EXAI_TRUST_PROXY: spec(
+    z.string().transform((text, ctx) => {
+      const value = text.trim().toLowerCase();
+      if (value === 'false' || value === 'no') return false;
+      if (value === 'true') return true;
+      if (/^\d+$/.test(value)) return Number(value);
+      const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+      if (entries.length > 0 && entries.every((entry) => /^[0-9a-f.:]+(\/\d{1,3})?$/.test(entry))) return entries;
+      ctx.addIssue({ code: 'custom', message: 'must be false, true, a number of proxy hops, or comma-separated proxy addresses/CIDRs' });
+      return z.NEVER;
+    }),
+    '10.0.0.0/8,127.0.0.1',
+    'false',
+  ),
   EXAI_CACHE_TTL: spec(duration(1000, 365 * 86_400_000), '24h', '24h'),
   EXAI_CACHE_MAX_ENTRIES: spec(integer(1, 10_000_000), '10000', '10000'),
   EXAI_CACHE_MAX_BYTES: spec(size(1024, 64 * 1024 ** 3), '64MiB', '64MiB'),
@@ -404,7 +423,7 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       queryTimeoutMs: value.DATABASE_QUERY_TIMEOUT,
     },
     redis: { url: value.REDIS_URL, commandTimeoutMs: value.REDIS_COMMAND_TIMEOUT },
-    http: { host: value.EXAI_HOST, port: value.EXAI_PORT },
+    http: { host: value.EXAI_HOST, port: value.EXAI_PORT, trustProxy: value.EXAI_TRUST_PROXY },
     cache: {
       ttlMs: value.EXAI_CACHE_TTL,
       maxEntries: value.EXAI_CACHE_MAX_ENTRIES,

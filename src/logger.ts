@@ -19,6 +19,8 @@ const redactedPaths = [
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
+  // A request refused before parsing (431, 400) is logged with its raw bytes, headers and all.
+  'err.rawPacket',
 ];
 
 export function createLogger(level: LogLevel, destination: NodeJS.WritableStream | number = 2): Logger {

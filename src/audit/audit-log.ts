@@ -69,7 +69,7 @@ export async function listAudit(db: Database, options: { limit: number; action?:
   return asService(db, async (tx) => {
     const result = await tx.query(
       `SELECT seq, at, actor_id, actor, action, target, source, outcome, details, hash FROM exai.audit_log
-        WHERE $2::text IS NULL OR action = $2 OR action LIKE $2 || '.%'
+        WHERE $2::text IS NULL OR action = $2 OR starts_with(action, $2 || '.')
         ORDER BY seq DESC LIMIT $1`,
       [options.limit, options.action ?? null],
     );

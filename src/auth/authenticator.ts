@@ -77,6 +77,9 @@ export class Authenticator {
     if (config.auth.mode === 'local') {
       return { userId: localUser.id, label: localUser.handle, method: 'local', scopes: new Set(allScopes) };
     }
+    // The local operator's relay is never locked out by other clients' failures.
+    const owner = await this.ownerPrincipal(request);
+    if (owner !== undefined) return owner;
     const lockout = await this.options.limits.authLockedOut(request.source, config.auth.failuresPerMinute);
     if (lockout.limited) {
       throw new AuthFailure(429, undefined, `Too many failed authentications from this address; retry after ${lockout.retryAfterS} s.`, lockout.retryAfterS);
@@ -96,14 +99,11 @@ export class Authenticator {
       throw new AuthFailure(401, undefined, 'Authentication required: send `Authorization: Bearer <exai API key or JWT>`. Create a key with `exai keys create --user <handle>`.');
     }
     if (header.length > maxHeaderLength) throw new AuthFailure(401, 'invalid_request', 'The Authorization header is too long.');
-    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header);
     if (!match) throw new AuthFailure(401, 'invalid_request', 'Malformed Authorization header: expected `Bearer <token>` with one token and no other text.');
     const credential = match[1]!;
-    if (this.isOwnerToken(credential)) {
-      if (!request.loopback) throw new AuthFailure(401, 'invalid_token', 'The API key or token is not valid.');
-      const userId = await this.options.userIdFor(request.actAs);
-      return { userId, label: request.actAs ?? this.options.localUser.handle, method: 'owner', scopes: new Set(allScopes) };
-    }
+    // The owner token from anywhere but loopback is just a wrong token.
+    if (this.isOwnerToken(credential)) throw new AuthFailure(401, 'invalid_token', 'The API key or token is not valid.');
     if (looksLikeApiKey(credential)) return this.checkKey(credential);
     if (!this.jwt.enabled) {
       throw new AuthFailure(401, 'invalid_token', 'The bearer value is not an exai API key, and this server accepts no JWTs (set EXAI_JWT_SECRET or EXAI_JWKS_URL to accept them).');
@@ -116,6 +116,14 @@ export class Authenticator {
       if (error instanceof TokenRejected) throw new AuthFailure(401, 'invalid_token', error.message);
       throw error;
     }
+  }
+
+  /** The embedded owner's operator: the owner token, from loopback, acting as the named (or local) user. */
+  private async ownerPrincipal(request: AuthRequest): Promise<Principal | undefined> {
+    const credential = /^Bearer (\S+)$/i.exec(request.authorization ?? '')?.[1];
+    if (!request.loopback || credential === undefined || !this.isOwnerToken(credential)) return undefined;
+    const userId = await this.options.userIdFor(request.actAs);
+    return { userId, label: request.actAs ?? this.options.localUser.handle, method: 'owner', scopes: new Set(allScopes) };
   }
 
   private isOwnerToken(credential: string): boolean {
@@ -158,7 +166,7 @@ export class Authenticator {
 
   private async noteFailure(request: AuthRequest, failure: AuthFailure): Promise<void> {
     const { config, db, logger, limits } = this.options;
-    const credential = /^Bearer (\S+)$/.exec(request.authorization ?? '')?.[1];
+    const credential = /^Bearer (\S+)$/i.exec(request.authorization ?? '')?.[1];
     const prefix = credential === undefined ? undefined : keyPrefix(credential);
     const label = prefix !== undefined ? `key ${prefix}` : credential === undefined ? 'anonymous' : 'bearer token';
     try {

@@ -39,10 +39,18 @@ function encodeCursor(position: string, id: string): string {
   return Buffer.from(JSON.stringify([position, id])).toString('base64url');
 }
 
+/** Exactly what encodeCursor writes: a UTC time to the microsecond. */
+const positionPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
 function decodeCursor(cursor: string): [string, string] {
   try {
-    const [updatedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    if (Number.isNaN(Date.parse(updatedAt))) throw new Error('bad date');
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!Array.isArray(decoded) || decoded.length !== 2) throw new Error('not a pair');
+    const [updatedAt, id] = decoded as [unknown, unknown];
+    if (typeof updatedAt !== 'string' || typeof id !== 'string' || !positionPattern.test(updatedAt)) throw new Error('bad position');
+    // A calendar date that exists (no 31 February), so Postgres never sees one it refuses.
+    const parsed = new Date(`${updatedAt.slice(0, 23)}Z`);
+    if (Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 19) !== updatedAt.slice(0, 19)) throw new Error('bad date');
     return [updatedAt, parseThreadId(id)];
   } catch {
     throw new ExaiError('invalid_argument', `Cursor ${JSON.stringify(cursor.slice(0, 80))} is not valid: pass the nextCursor of a previous page.`);

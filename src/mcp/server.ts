@@ -41,8 +41,15 @@ function missingScopes(principal: Principal, tool: ToolDefinition): Scope[] {
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
-function register(server: McpServer, services: Services, principal: Principal, source: string, tool: ToolDefinition): void {
-  const userId = principal.userId;
+/** The credential of this request when the transport carries one (HTTP), else the session's. */
+function requestPrincipal(extra: Extra, sessionPrincipal: Principal): Principal {
+  const carried = extra.authInfo?.extra?.principal as Principal | undefined;
+  // The route binds a session to its user; only scopes and limits may differ per request.
+  return carried !== undefined && carried.userId === sessionPrincipal.userId ? carried : sessionPrincipal;
+}
+
+function register(server: McpServer, services: Services, sessionPrincipal: Principal, source: string, tool: ToolDefinition): void {
+  const userId = sessionPrincipal.userId;
   server.registerTool(
     tool.name,
     { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, ...(tool.annotations ? { annotations: tool.annotations } : {}) },
@@ -59,6 +66,7 @@ function register(server: McpServer, services: Services, principal: Principal, s
       const heartbeat = setInterval(() => {
         if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
       }, progressCheckMs);
+      const principal = requestPrincipal(extra, sessionPrincipal);
       const missing = missingScopes(principal, tool);
       if (missing.length > 0) {
         return errorResult(new ExaiError('forbidden', `${tool.name} needs the scope ${missing.join(' and ')}, which this credential lacks. Use a key created with \`exai keys create --scopes ${[...principal.scopes, ...missing].join(',')}\`.`));

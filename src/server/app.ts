@@ -13,12 +13,19 @@ export interface HttpAppOptions {
   ownerToken?: string;
 }
 
+/** Fastify's trustProxy: a number of hops becomes the function that trusts the nearest ones. */
+function trustProxyOption(setting: boolean | number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+}
+
 export async function buildHttpApp(services: Services, options: HttpAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: services.logger as FastifyBaseLogger,
     // Health probes arrive every few seconds; errors are logged by our own handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 8 * 1024 * 1024,
+    // Client addresses count failed logins; behind a proxy they come from X-Forwarded-For, if trusted.
+    trustProxy: trustProxyOption(services.config.http.trustProxy),
   });
   app.setErrorHandler(errorHandler(services.logger));
   app.setNotFoundHandler((request, reply) => {

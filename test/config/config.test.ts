@@ -60,7 +60,7 @@ describe('loadConfig defaults', () => {
       home: path.join(cwd, '.exai'),
       database: { url: undefined, poolMax: 10, connectTimeoutMs: 5000, queryTimeoutMs: 30_000 },
       redis: { url: undefined, commandTimeoutMs: 500 },
-      http: { host: '127.0.0.1', port: 8079 },
+      http: { host: '127.0.0.1', port: 8079, trustProxy: false },
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
       files: { allowedRoots: [cwd], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
@@ -126,6 +126,7 @@ describe('loadConfig defaults', () => {
         REDIS_COMMAND_TIMEOUT: '250ms',
         EXAI_HOST: '0.0.0.0',
         EXAI_PORT: '0',
+        EXAI_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
         EXAI_CACHE_TTL: '7d',
         EXAI_CACHE_MAX_ENTRIES: '5',
         EXAI_CACHE_MAX_BYTES: '512KiB',
@@ -143,7 +144,7 @@ describe('loadConfig defaults', () => {
     );
     expect(config.database).toEqual({ url: 'postgresql://app:pw@db.example.com:5432/exai', poolMax: 25, connectTimeoutMs: 2500, queryTimeoutMs: 60_000 });
     expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380/1', commandTimeoutMs: 250 });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 0, trustProxy: ['10.0.0.0/8', '127.0.0.1'] });
     expect(config.cache).toEqual({ ttlMs: 7 * 86_400_000, maxEntries: 5, maxBytes: 512 * 1024 });
     expect(config.limits).toEqual({ maxMessageBytes: 2_000_000, maxThreadDepth: 3 });
     expect(config.logLevel).toBe('debug');
@@ -164,7 +165,7 @@ describe('loadConfig .env file', () => {
       '.env': ['# settings for local runs', 'EXAI_PORT=9000', 'EXAI_HOST="0.0.0.0"', 'EXAI_LOG_LEVEL=debug', "KIMI_API_KEY='from-dotenv'", ''].join('\n'),
     });
     const config = loadConfig({ EXAI_PORT: '9100', KIMI_API_KEY: 'from-env' }, { cwd });
-    expect(config.http).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 9100, trustProxy: false });
     expect(config.logLevel).toBe('debug');
     expect(config.providers.kimi.apiKey).toBe('from-env');
   });
@@ -332,6 +333,11 @@ describe('loadConfig bad values', () => {
       shown: '(got "ftp://files.example.com")',
       example: 'KIMI_BASE_URL=https://api.moonshot.ai/v1',
     },
+    { variable: 'EXAI_AUTH', value: 'none', reason: 'must be required', shown: '(got "none")', example: 'EXAI_AUTH=required' },
+    { variable: 'EXAI_JWT_DEFAULT_SCOPES', value: 'tools:call,root', reason: 'unknown scope root', shown: '(got "tools:call,root")', example: 'EXAI_JWT_DEFAULT_SCOPES=tools:call,conversations:read' },
+    { variable: 'EXAI_TRUST_PROXY', value: 'maybe', reason: 'must be false, true, a number', shown: '(got "maybe")', example: 'EXAI_TRUST_PROXY=10.0.0.0/8,127.0.0.1' },
+    { variable: 'EXAI_RATE_REQUESTS_PER_MINUTE', value: '-5', reason: 'must be a whole number', shown: '(got "-5")', example: 'EXAI_RATE_REQUESTS_PER_MINUTE=120' },
+    { variable: 'EXAI_JWKS_URL', value: 'jwks.json', reason: 'must be a URL', shown: '(got "jwks.json")', example: 'EXAI_JWKS_URL=https://your-project.supabase.co/auth/v1/.well-known/jwks.json' },
     {
       variable: 'OPENAI_COMPAT_MODELS',
       value: ' , ',
@@ -438,5 +444,31 @@ describe('parseSize', () => {
 
   it.each(['', '1tb', '1.5MiB', '-1', 'lots', 'MiB', '1 mega', '1k'])('%j is not a size', (text) => {
     expect(parseSize(text)).toBeUndefined();
+  });
+});
+
+describe('authentication settings', () => {
+  it('refuses a short JWT secret without echoing it', () => {
+    const error = (() => {
+      try {
+        loadConfig({ EXAI_JWT_SECRET: 'short-secret-value' }, { cwd: tempFolder() });
+      } catch (caught) {
+        return caught as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.message).toContain('EXAI_JWT_SECRET: must be at least 32 characters');
+    expect(error?.message).not.toContain('short-secret-value');
+  });
+
+  it('allows local mode only on a loopback address', () => {
+    expect(loadConfig({ EXAI_AUTH: 'local', EXAI_HOST: '127.0.0.1' }, { cwd: tempFolder() }).auth.mode).toBe('local');
+    expect(loadConfig({ EXAI_AUTH: 'local', EXAI_HOST: '::1' }, { cwd: tempFolder() }).auth.mode).toBe('local');
+    expect(() => loadConfig({ EXAI_AUTH: 'local', EXAI_HOST: '0.0.0.0' }, { cwd: tempFolder() })).toThrow(/EXAI_AUTH: local mode .* only on a loopback address/);
+  });
+
+  it('reads proxy trust as hops, addresses or a switch', () => {
+    expect(loadConfig({ EXAI_TRUST_PROXY: '2' }, { cwd: tempFolder() }).http.trustProxy).toBe(2);
+    expect(loadConfig({ EXAI_TRUST_PROXY: 'true' }, { cwd: tempFolder() }).http.trustProxy).toBe(true);
   });
 });

@@ -14,7 +14,7 @@ import { ExaiError } from '../../errors.js';
 
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  if (header === undefined || !/^bearer /i.test(header)) return false;
   const given = Buffer.from(header.slice('Bearer '.length));
   const wanted = Buffer.from(expected);
   return given.length === wanted.length && timingSafeEqual(given, wanted);
