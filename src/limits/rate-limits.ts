@@ -29,13 +29,14 @@ export interface RateLimitsOptions {
   /** How long one Redis command may take before the limits fall back to in-process counting. */
   commandTimeoutMs: number;
   logger: Logger;
-  /** Prefix of every Redis key (default `exai:rl:`). */
+  /** Prefix of every Redis key (default `exai-rl:`). */
   keyPrefix?: string;
   /** How long a concurrency slot stays taken if never released (a crashed process); must outlast the longest call. */
   callLeaseMs: number;
 }
 
-const defaultKeyPrefix = 'exai:rl:';
+// Outside the cache's `exai:` namespace, which the cache may clear after a Redis restart.
+const defaultKeyPrefix = 'exai-rl:';
 
 const noPermit: CallPermit = {
   chargeTokens: async () => undefined,

@@ -9,10 +9,15 @@ import type { CliContext } from '../context.js';
 import { printData, table } from '../output.js';
 import { cliActor } from './admin-actor.js';
 
-function durationOption(name: string) {
+/** Longest lifetime or grace a key may be given: 100 years, well inside what Postgres stores. */
+const maxKeyDurationMs = 100 * 365 * 86_400_000;
+
+function durationOption(name: string, allowZero: boolean) {
   return (text: string): number => {
     const ms = parseDuration(text);
-    if (ms === undefined || ms < 0) throw new ExaiError('invalid_argument', `${name} must be a duration such as 90m, 24h or 30d (got ${JSON.stringify(text)}).`);
+    if (ms === undefined || ms < (allowZero ? 0 : 1) || ms > maxKeyDurationMs) {
+      throw new ExaiError('invalid_argument', `${name} must be a duration from ${allowZero ? '0s' : '1s'} to 36500d, such as 90m, 24h or 30d (got ${JSON.stringify(text)}).`);
+    }
     return ms;
   };
 }
@@ -41,7 +46,7 @@ export function registerKeys(program: Command, context: CliContext): void {
     .description('create an API key; it is printed once')
     .requiredOption('--user <handle>', 'the user the key acts as')
     .option('--scopes <list>', 'comma-separated: tools:call, conversations:read, conversations:write, files:write, metrics:read, admin (default: all but admin)', parseScopes)
-    .option('--expires <duration>', 'lifetime such as 30d or 12h (default: never)', durationOption('--expires'))
+    .option('--expires <duration>', 'lifetime such as 30d or 12h (default: never)', durationOption('--expires', false))
     .option('--name <name>', 'what the key is for')
     .option('--rpm <n>', 'requests per minute (default: EXAI_RATE_REQUESTS_PER_MINUTE)', countOption('--rpm'))
     .option('--tpm <n>', 'model tokens per minute (default: EXAI_RATE_TOKENS_PER_MINUTE)', countOption('--tpm'))
@@ -94,7 +99,7 @@ export function registerKeys(program: Command, context: CliContext): void {
   keys
     .command('rotate <key>')
     .description('replace a key: the new one works at once, the old one until the grace period ends')
-    .option('--grace <duration>', 'how long the old key keeps working (default: EXAI_KEY_ROTATION_GRACE)', durationOption('--grace'))
+    .option('--grace <duration>', 'how long the old key keeps working (default: EXAI_KEY_ROTATION_GRACE)', durationOption('--grace', true))
     .option('--json', 'print JSON; the new key is in its `key` field')
     .action(async (key: string, options: { grace?: number; json?: boolean }) => {
       const config = context.config();
