@@ -11,6 +11,7 @@ import { redactUrl } from '../logger.js';
 import type { AppendOutcome, Cache, CachedLog, CacheHealth } from './types.js';
 import { randomUUID } from 'node:crypto';
 import { floorTtlMs, pendingStaleMs } from './types.js';
+import { outageTolerantOptions } from './redis-options.js';
 import { appendLogScript, beginAppendScript, endAppendScript, fillLogScript } from './redis-scripts.js';
 
 export interface RedisCacheOptions {
@@ -55,15 +56,7 @@ export class RedisCache implements Cache {
     this.prefix = options.keyPrefix ?? 'exai:';
     this.staleMs = options.announcementStaleMs ?? pendingStaleMs;
     this.where = redactUrl(options.url) ?? 'REDIS_URL';
-    this.client = new Redis(options.url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
-      retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
-      reconnectOnError: () => false,
-    }) as Redis & LogCommands;
+    this.client = new Redis(options.url, outageTolerantOptions(options.commandTimeoutMs)) as Redis & LogCommands;
     this.client.defineCommand('exaiFillLog', { numberOfKeys: 4, lua: fillLogScript });
     this.client.defineCommand('exaiBeginAppend', { numberOfKeys: 3, lua: beginAppendScript });
     this.client.defineCommand('exaiAppendLog', { numberOfKeys: 4, lua: appendLogScript });

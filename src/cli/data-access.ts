@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Thread, ThreadPage, ThreadStatus } from '../conversations/types.js';
 import { migrate, migrationStatus, type MigrationStatus } from '../db/migrate.js';
 import { openDatabase } from '../db/open.js';
+import type { Database } from '../db/types.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isLock, OwnerLock } from '../embedded/owner-lock.js';
@@ -133,6 +134,17 @@ export function withDataAccess<T>(config: Config, logger: Logger, fn: (access: D
   );
 }
 
+/** Opens the database for one command, checks it answers, and closes it afterwards. */
+async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config, logger);
+  try {
+    await db.ping();
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
 /**
  * `exai migrate`: applies pending migrations (unless only the status is asked
  * for) and reports the schema's state. A running owner applied them at start.
@@ -144,16 +156,11 @@ export function migrateThroughOwner(
 ): Promise<MigrationStatus & { via: string }> {
   return reach(
     config,
-    async () => {
-      const db = await openDatabase(config, logger);
-      try {
-        await db.ping();
+    () =>
+      withDatabase(config, logger, async (db) => {
         if (apply) await migrate(db, logger);
         return { via: 'direct', ...(await migrationStatus(db)) };
-      } finally {
-        await db.close();
-      }
-    },
+      }),
     async (owner) => ({ via: owner.url, ...(await new RemoteAccess(owner).migrationStatus()) }),
   );
 }
@@ -171,17 +178,12 @@ export function runAdmin<N extends AdminOperationName>(
 ): Promise<AdminResult<N>> {
   return reach(
     config,
-    async () => {
-      const db = await openDatabase(config, logger);
-      try {
-        await db.ping();
+    () =>
+      withDatabase(config, logger, async (db) => {
         // Keys are often made before the server first starts: bring the schema up to date, as serve would.
         await migrate(db, logger);
         return (await runAdminOperation({ db, config, actor }, name, input)) as AdminResult<N>;
-      } finally {
-        await db.close();
-      }
-    },
+      }),
     (owner) => new RemoteAccess(owner).call<AdminResult<N>>(`/admin/${name}`, {}, { input, actor: actor.label }),
   );
 }

@@ -11,6 +11,7 @@
 import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../logger.js';
+import { outageTolerantOptions } from '../cache/redis-options.js';
 
 const refusalLogIntervalMs = 60_000;
 
@@ -33,16 +34,7 @@ export class RedisLink {
   constructor(options: RedisLinkOptions) {
     this.logger = options.logger;
     this.where = redactUrl(options.url) ?? 'REDIS_URL';
-    this.client = new Redis(options.url, {
-      lazyConnect: true,
-      // Nothing queues or retries while Redis is away: the caller falls back at once.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
-      retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
-      reconnectOnError: () => false,
-    });
+    this.client = new Redis(options.url, outageTolerantOptions(options.commandTimeoutMs));
     this.client.on('ready', () => {
       this.dropped = false;
       this.recovered();
