@@ -7,6 +7,7 @@
  * the variable, says what was wrong and gives an example of a good value.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
@@ -41,13 +42,17 @@ export interface Config {
     host: string;
     port: number;
     /** Proxies whose X-Forwarded-For is believed (client addresses count failed logins): false, hops, or addresses/CIDRs. */
-    trustProxy: boolean | number | string[];
+    trustProxy: false | number | string[];
   };
   cache: { ttlMs: number; maxEntries: number; maxBytes: number };
   limits: { maxMessageBytes: number; maxThreadDepth: number };
   files: {
     /** Real (symlink-free) folders under which tools may read the files they are given. */
     allowedRoots: string[];
+    /** Whether EXAI_ALLOWED_ROOTS was set: callers over the network read files only then. */
+    rootsExplicit: boolean;
+    /** EXAI_HOME and the .env file: never read by a tool, even under an allowed root. */
+    protectedPaths: string[];
     /** Largest single file a tool embeds in a prompt. */
     maxFileBytes: number;
     /** Most bytes of files one tool call embeds in total. */
@@ -258,12 +263,17 @@ const specs = {
   EXAI_TRUST_PROXY: spec(
     z.string().transform((text, ctx) => {
       const value = text.trim().toLowerCase();
-      if (value === 'false' || value === 'no') return false;
-      if (value === 'true') return true;
-      if (/^\d+$/.test(value)) return Number(value);
+      if (value === 'false' || value === 'no' || value === '0') return false;
+      // Not `true`: trusting every hop would let any client choose the address its failures count against.
+      if (/^\d+$/.test(value) && Number(value) <= 10) return Number(value);
       const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-      if (entries.length > 0 && entries.every((entry) => /^[0-9a-f.:]+(\/\d{1,3})?$/.test(entry))) return entries;
-      ctx.addIssue({ code: 'custom', message: 'must be false, true, a number of proxy hops, or comma-separated proxy addresses/CIDRs' });
+      const isNetwork = (entry: string) => {
+        const [address = '', bits] = entry.split('/');
+        const family = isIP(address);
+        return family !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
+      };
+      if (entries.length > 0 && entries.every(isNetwork)) return entries;
+      ctx.addIssue({ code: 'custom', message: 'must be false, a number of proxy hops (1-10), or comma-separated proxy addresses/CIDRs' });
       return z.NEVER;
     }),
     '10.0.0.0/8,127.0.0.1',
@@ -338,9 +348,14 @@ export interface LoadConfigOptions {
 export type Environment = Record<string, string | undefined>;
 
 /** Reads the optional .env file; the real environment keeps precedence. */
+function envFilePath(env: Environment, cwd: string, explicit: string | undefined): string {
+  const named = explicit ?? env.EXAI_ENV_FILE;
+  return named === undefined ? path.join(cwd, '.env') : path.resolve(cwd, named);
+}
+
 function readEnvFile(env: Environment, cwd: string, explicit: string | undefined, problems: string[]): Environment {
   const named = explicit ?? env.EXAI_ENV_FILE;
-  const file = named === undefined ? path.join(cwd, '.env') : path.resolve(cwd, named);
+  const file = envFilePath(env, cwd, explicit);
   if (!existsSync(file)) {
     if (explicit !== undefined) problems.push(`The env file ${file} does not exist.`);
     else if (named !== undefined) problems.push(`EXAI_ENV_FILE: file ${file} does not exist. Example: EXAI_ENV_FILE=./.env`);
@@ -410,6 +425,14 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
         'Set EXAI_HOST=127.0.0.1, or keep EXAI_AUTH=required and create API keys with `exai keys create`.',
     );
   }
+  if (parsed.EXAI_AUTH === 'local' && parsed.EXAI_TRUST_PROXY !== undefined && parsed.EXAI_TRUST_PROXY !== false) {
+    problems.push('EXAI_AUTH: local mode cannot run behind a proxy (EXAI_TRUST_PROXY is set): every proxied request would arrive from loopback. Use EXAI_AUTH=required with API keys.');
+  }
+  if ((parsed.EXAI_JWT_SECRET !== undefined || parsed.EXAI_JWKS_URL !== undefined) && parsed.EXAI_JWT_AUDIENCE === undefined) {
+    problems.push(
+      'EXAI_JWT_AUDIENCE: must be set when JWTs are accepted, so only tokens issued for this server pass (the MCP authorization spec requires it). Example: EXAI_JWT_AUDIENCE=authenticated (Supabase), or this server\'s URL.',
+    );
+  }
   if (problems.length > 0) {
     throw new ExaiError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -432,6 +455,8 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
     limits: { maxMessageBytes: value.EXAI_MAX_MESSAGE_BYTES, maxThreadDepth: value.EXAI_THREAD_MAX_DEPTH },
     files: {
       allowedRoots: (value.EXAI_ALLOWED_ROOTS ?? [cwd]).map((root) => path.resolve(root)),
+      rootsExplicit: value.EXAI_ALLOWED_ROOTS !== undefined,
+      protectedPaths: [path.resolve(cwd, value.EXAI_HOME), envFilePath(env, cwd, options.envFile)],
       maxFileBytes: value.EXAI_MAX_FILE_BYTES,
       maxTotalBytes: value.EXAI_MAX_FILES_BYTES,
       maxImageBytes: value.EXAI_MAX_IMAGE_BYTES,

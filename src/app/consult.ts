@@ -168,7 +168,7 @@ export async function prepareFiles(
     deps.config.files,
     tokenBudget,
   );
-  const images = await readPromptImages(request.images ?? [], deps.config.files.allowedRoots, deps.config.files.maxImageBytes);
+  const images = await readPromptImages(request.images ?? [], deps.config.files, deps.config.files.maxImageBytes);
   return { files, images };
 }
 

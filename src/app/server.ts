@@ -76,7 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
     const url = localUrl(config.http.host, port);
     writeOwnerInfo(config.home, { pid: process.pid, url, token: ownerToken, version, startedAt: new Date().toISOString(), settings: settingsFingerprint(config) });
-    logger.info({ url, database: services.db.kind, cache: services.cache.backend, home: embedded ? config.home : undefined }, 'exai is serving');
+    logger.info({ url, auth: config.auth.mode, database: services.db.kind, cache: services.cache.backend, home: embedded ? config.home : undefined }, 'exai is serving');
     const running = services;
     const httpApp = app;
     let closing: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 /**
- * Scrubs credentials from text and structured values before they are logged
- * or audited: exai API keys, JWTs, bearer values and `sk-…` style provider keys.
+ * Scrubs credentials from text and structured values before they are audited:
+ * exai API keys, JWTs, bearer values and `sk-…` style provider keys. (Logs are
+ * redacted by path in src/logger.ts.)
  */
 const patterns: RegExp[] = [
   /exai_[a-z0-9]{12}_[A-Za-z0-9_-]+/g,

@@ -147,7 +147,7 @@ export async function listApiKeys(db: Database, userId: string | undefined): Pro
   });
 }
 
-export async function revokeApiKey(db: Database, reference: string, actor: AuditActor): Promise<ApiKeyInfo> {
+export async function revokeApiKey(db: Database, reference: string, actor: AuditActor): Promise<ApiKeyInfo & { alreadyRevoked: boolean }> {
   return asService(db, async (tx) => {
     const key = await findKey(tx, reference);
     if (key.revokedAt === null) await tx.query('UPDATE exai.api_keys SET revoked_at = now() WHERE id = $1', [key.id]);
@@ -157,7 +157,7 @@ export async function revokeApiKey(db: Database, reference: string, actor: Audit
       outcome: 'success',
       details: { key_id: key.id, user: key.userHandle, already_revoked: key.revokedAt !== null },
     });
-    return (await readKey(tx, key.id))!;
+    return { ...(await readKey(tx, key.id))!, alreadyRevoked: key.revokedAt !== null };
   });
 }
 
@@ -170,6 +170,11 @@ export async function rotateApiKey(db: Database, reference: string, graceMs: num
     const old = await findKey(tx, reference);
     if (old.state !== 'active') {
       throw new ExaiError('invalid_argument', `API key ${old.prefix} is ${old.state}; only an active key can be rotated. Create a new one with \`exai keys create\`.`);
+    }
+    // Rotating twice would leave two live successors, one of them recorded nowhere.
+    if (old.replacedBy !== null) {
+      const successor = await readKey(tx, old.replacedBy);
+      throw new ExaiError('conflict', `API key ${old.prefix} was already rotated to ${successor?.prefix ?? old.replacedBy}; rotate or revoke that one instead.`);
     }
     const remainingMs = old.expiresAt === null ? undefined : Date.parse(old.expiresAt) - Date.now();
     const created = await insertKey(tx, {

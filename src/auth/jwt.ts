@@ -19,6 +19,9 @@ export interface VerifiedToken {
 /** Why a token was refused, in words a client developer can act on. */
 export class TokenRejected extends Error {}
 
+/** The token could not be checked at all (the key set is unreachable): the server's problem, not the caller's. */
+export class KeySetUnavailable extends Error {}
+
 const asymmetric = ['RS256', 'ES256'] as const;
 
 export class JwtVerifier {
@@ -58,11 +61,17 @@ export class JwtVerifier {
         throw new TokenRejected(`The token's algorithm ${JSON.stringify(algorithm ?? 'none')} is not accepted; this server accepts ${accepted || 'no JWTs'}.`);
       }
     } catch (error) {
-      throw error instanceof TokenRejected ? error : new TokenRejected(describeJoseError(error));
+      if (error instanceof TokenRejected) throw error;
+      if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
+        throw new KeySetUnavailable('The token could not be checked: the key set at EXAI_JWKS_URL could not be fetched or read. Try again shortly.');
+      }
+      throw new TokenRejected(describeJoseError(error));
     }
     const subject = payload.sub ?? '';
     if (!isUuid(subject)) throw new TokenRejected('The token\u2019s `sub` claim must be the user\u2019s id, a uuid.');
-    return { userId: subject.toLowerCase(), scopes: scopesOf(payload) ?? [...this.settings.jwtDefaultScopes], label: `jwt:${subject.toLowerCase()}` };
+    // A token never grants admin: that is given by the operator, through keys.
+    const scopes = (scopesOf(payload) ?? [...this.settings.jwtDefaultScopes]).filter((scope) => scope !== 'admin');
+    return { userId: subject.toLowerCase(), scopes, label: `jwt:${subject.toLowerCase()}` };
   }
 }
 
@@ -85,9 +94,5 @@ function describeJoseError(error: unknown): string {
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token\u2019s signature does not verify.';
   if (error instanceof errors.JWKSNoMatchingKey) return 'No key in the JWKS matches the token\u2019s `kid`.';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'The token\u2019s algorithm is not accepted.';
-  // A timeout, an unreadable key set or a failed fetch (not a JOSE error at all): the server's side.
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
-    return 'The token could not be checked: the key set at EXAI_JWKS_URL could not be fetched or read. Try again; if it persists, tell the server\u2019s operator.';
-  }
   return 'The token is malformed or invalid.';
 }

@@ -134,6 +134,13 @@ export function withDataAccess<T>(config: Config, logger: Logger, fn: (access: D
   );
 }
 
+async function requireCurrentSchema(db: Database): Promise<void> {
+  const status = await migrationStatus(db);
+  if (status.pending.length > 0) {
+    throw new ExaiError('database_error', `The database schema is at version ${status.current}, but this exai needs version ${status.latest}. Run \`exai migrate\` first.`);
+  }
+}
+
 /** Opens the database for one command, checks it answers, and closes it afterwards. */
 async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, logger);
@@ -180,8 +187,10 @@ export function runAdmin<N extends AdminOperationName>(
     config,
     () =>
       withDatabase(config, logger, async (db) => {
-        // Keys are often made before the server first starts: bring the schema up to date, as serve would.
-        await migrate(db, logger);
+        // Keys are often made before an embedded server first starts: bring its schema up to date, as
+        // serve would. A shared PostgreSQL is migrated by its servers or `exai migrate`, never as a side effect.
+        if (db.kind === 'pglite') await migrate(db, logger);
+        else await requireCurrentSchema(db);
         return (await runAdminOperation({ db, config, actor }, name, input)) as AdminResult<N>;
       }),
     (owner) => new RemoteAccess(owner).call<AdminResult<N>>(`/admin/${name}`, {}, { input, actor: actor.label }),

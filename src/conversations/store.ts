@@ -9,8 +9,8 @@
  */
 import { ExaiError } from '../errors.js';
 import type { Cache } from '../cache/types.js';
-import type { Database } from '../db/types.js';
-import { asUser, readAsUser, uuidLiteral } from '../db/session.js';
+import type { Database, Queryable } from '../db/types.js';
+import { asUser, readAsUser, switchToServiceSql, uuidLiteral } from '../db/session.js';
 import { sqlState } from '../db/errors.js';
 import type { Logger } from '../logger.js';
 import { AppendBatcher, type AppendRequest, type CommittedAppend } from './append-batcher.js';
@@ -211,11 +211,21 @@ export class ConversationStore {
     return toThreadSummary(row);
   }
 
-  async deleteThread(userId: string, threadId: string): Promise<void> {
+  /**
+   * Deletes a thread as its owner. `record`, when given, runs in the same
+   * transaction as the service role (for the audit log): both happen or neither.
+   */
+  async deleteThread(userId: string, threadId: string, record?: (serviceTx: Queryable) => Promise<void>): Promise<void> {
     const id = parseThreadId(threadId);
-    const result = await asUser(this.db, userId, (tx) => tx.query('DELETE FROM exai.conversations WHERE id = $1', [id]));
+    await asUser(this.db, userId, async (tx) => {
+      const result = await tx.query('DELETE FROM exai.conversations WHERE id = $1', [id]);
+      if (result.affectedRows === 0) throw threadNotFound(id);
+      if (record !== undefined) {
+        await tx.query(switchToServiceSql);
+        await record(tx);
+      }
+    });
     await this.cache.invalidateLog(cacheKey(userId, id));
-    if (result.affectedRows === 0) throw threadNotFound(id);
   }
 
   private async loadTurn(userId: string, threadId: string, seq: number): Promise<Turn> {

@@ -30,12 +30,16 @@ export function asUser<T>(db: Database, userId: string, fn: (tx: Queryable) => P
   });
 }
 
+/**
+ * Switches the current transaction to `service_role`. Also used inside a user's
+ * transaction to record what the user just did (the audit log) atomically with it.
+ */
+export const switchToServiceSql = `select set_config('role', 'service_role', true), set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
+
 /** Runs `fn` in a transaction as `service_role`, for jobs and administration. */
 export function asService<T>(db: Database, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
-    await tx.query("select set_config('role', 'service_role', true), set_config('request.jwt.claims', $1, true)", [
-      JSON.stringify({ role: 'service_role' }),
-    ]);
+    await tx.query(switchToServiceSql);
     return fn(tx);
   });
 }

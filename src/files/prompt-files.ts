@@ -10,8 +10,15 @@ import path from 'node:path';
 import { countTokens } from '../conversations/tokens.js';
 import { ExaiError } from '../errors.js';
 
-export interface FileLimits {
+/** Which of the server's files a call may read. */
+export interface FileAccess {
+  /** Folders whose files may be read; empty means none. */
   allowedRoots: readonly string[];
+  /** exai's own state and secrets (EXAI_HOME, the .env file): never read, even under a root. */
+  protectedPaths: readonly string[];
+}
+
+export interface FileLimits extends FileAccess {
   maxFileBytes: number;
   maxTotalBytes: number;
 }
@@ -51,12 +58,26 @@ async function realRoots(roots: readonly string[]): Promise<string[]> {
 }
 
 /** The real path of a file a caller named, or an error saying why it may not be read. */
-export async function resolveAllowedPath(requested: string, roots: readonly string[]): Promise<string> {
-  return resolveUnder(requested, roots, await realRoots(roots));
+export async function resolveAllowedPath(requested: string, access: FileAccess): Promise<string> {
+  return resolveUnder(requested, access, await realRoots(access.allowedRoots));
+}
+
+/** `.env`, `.env.local` …: where secrets live, whatever folder they are in. */
+const envFilePattern = /^\.env(\..+)?$/;
+
+function isProtected(real: string, access: FileAccess): boolean {
+  return envFilePattern.test(path.basename(real)) || access.protectedPaths.some((protectedPath) => isUnder(real, protectedPath));
 }
 
 /** resolveAllowedPath with the roots' real paths already known (`allowed`). */
-async function resolveUnder(requested: string, roots: readonly string[], allowed: readonly string[]): Promise<string> {
+async function resolveUnder(requested: string, access: FileAccess, allowed: readonly string[]): Promise<string> {
+  const roots = access.allowedRoots;
+  if (roots.length === 0) {
+    throw new ExaiError(
+      'invalid_argument',
+      'This server reads no files from its own disk for callers over the network (EXAI_ALLOWED_ROOTS is not set). Put the content in the prompt instead, or ask the operator to set EXAI_ALLOWED_ROOTS.',
+    );
+  }
   if (!path.isAbsolute(requested)) {
     throw new ExaiError('invalid_argument', `File ${JSON.stringify(requested)} is not an absolute path. Pass absolute paths, e.g. ${path.join(roots[0] ?? '/home/me/project', 'src/index.ts')}.`);
   }
@@ -74,6 +95,9 @@ async function resolveUnder(requested: string, roots: readonly string[], allowed
       'invalid_argument',
       `${where} outside the folders exai may read (${roots.join(', ')}). Move it under one of them or add its folder to EXAI_ALLOWED_ROOTS.`,
     );
+  }
+  if (isProtected(real, access)) {
+    throw new ExaiError('invalid_argument', `File ${requested} holds exai's own settings, secrets or data, which are never sent to a model.`);
   }
   return real;
 }
@@ -132,7 +156,7 @@ export async function readPromptFiles(
   for (const request of requests) {
     let real: string;
     try {
-      real = await resolveUnder(request.path, limits.allowedRoots, allowed);
+      real = await resolveUnder(request.path, limits, allowed);
     } catch (error) {
       if (request.strict) throw error;
       result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
@@ -156,6 +180,10 @@ export async function readPromptFiles(
     for (const file of files) {
       if (seen.has(file.real)) continue;
       seen.add(file.real);
+      if (isProtected(file.real, limits)) {
+        result.skipped.push({ path: file.shown, reason: "exai's own settings, secrets or data are never sent to a model" });
+        continue;
+      }
       let bytes: Buffer;
       try {
         const size = (await stat(file.real)).size;

@@ -4,12 +4,12 @@
  */
 import path from 'node:path';
 import { ExaiError } from '../errors.js';
-import { readHead, resolveAllowedPath } from './prompt-files.js';
+import { readHead, resolveAllowedPath, type FileAccess } from './prompt-files.js';
 
 const mimeByExtension: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp' };
 const dataUrlPattern = /^data:(image\/(?:png|jpeg|gif|webp));base64,([A-Za-z0-9+/]+={0,2})$/;
 
-export async function readPromptImages(images: readonly string[], allowedRoots: readonly string[], maxImageBytes: number): Promise<string[]> {
+export async function readPromptImages(images: readonly string[], access: FileAccess, maxImageBytes: number): Promise<string[]> {
   const urls: string[] = [];
   for (const image of images) {
     if (image.startsWith('data:')) {
@@ -20,7 +20,7 @@ export async function readPromptImages(images: readonly string[], allowedRoots: 
       urls.push(image);
       continue;
     }
-    const real = await resolveAllowedPath(image, allowedRoots);
+    const real = await resolveAllowedPath(image, access);
     const mime = mimeByExtension[path.extname(real).toLowerCase()];
     if (mime === undefined) throw new ExaiError('invalid_argument', `Image ${image} is not a png, jpeg, gif or webp file.`);
     // Read one byte past the limit: a file that grew since any check is still caught.

@@ -125,16 +125,16 @@ export class RateLimits {
   }
 
   /** Authentication failures per source address: call on each failure. Limited from the `maxPerMinute`th failure in a window. */
-  async noteAuthFailure(source: string, maxPerMinute: number): Promise<{ limited: boolean; retryAfterS: number }> {
+  async noteAuthFailure(source: string, maxPerMinute: number): Promise<{ limited: boolean; retryAfterS: number; count: number }> {
     const limit = effectiveLimit(maxPerMinute);
-    if (limit === undefined) return { limited: false, retryAfterS: 0 };
+    if (limit === undefined) return { limited: false, retryAfterS: 0, count: 0 };
     return lockout(await this.authFailures.add(source, 1, limit), limit);
   }
 
   /** True if that source is currently locked out (checked before trying credentials). Counts nothing. */
-  async authLockedOut(source: string, maxPerMinute: number): Promise<{ limited: boolean; retryAfterS: number }> {
+  async authLockedOut(source: string, maxPerMinute: number): Promise<{ limited: boolean; retryAfterS: number; count: number }> {
     const limit = effectiveLimit(maxPerMinute);
-    if (limit === undefined) return { limited: false, retryAfterS: 0 };
+    if (limit === undefined) return { limited: false, retryAfterS: 0, count: 0 };
     return lockout(await this.authFailures.peek(source, limit), limit);
   }
 
@@ -143,6 +143,7 @@ export class RateLimits {
   }
 }
 
-function lockout(count: { consumed: number; msBeforeReset: number }, limit: number): { limited: boolean; retryAfterS: number } {
-  return count.consumed >= limit ? { limited: true, retryAfterS: retryAfterSeconds(count.msBeforeReset) } : { limited: false, retryAfterS: 0 };
+function lockout(count: { consumed: number; msBeforeReset: number }, limit: number): { limited: boolean; retryAfterS: number; count: number } {
+  const limited = count.consumed >= limit;
+  return { limited, retryAfterS: limited ? retryAfterSeconds(count.msBeforeReset) : 0, count: count.consumed };
 }

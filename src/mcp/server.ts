@@ -16,6 +16,7 @@ import { version } from '../version.js';
 import { hasScope, limitSubject, type Principal } from '../auth/principal.js';
 import type { Scope } from '../auth/scopes.js';
 import type { CallPermit } from '../limits/types.js';
+import type { Config } from '../config.js';
 
 /** Slow models keep clients waiting; a progress note after this much silence keeps them from giving up. */
 const progressIntervalMs = 5_000;
@@ -34,6 +35,25 @@ function errorResult(error: unknown): CallToolResult {
 
 /** AI tools store what they are asked and answer, so they write conversations unless they say otherwise. */
 const defaultToolScopes: Scope[] = ['conversations:write'];
+
+function missingScopeError(tool: ToolDefinition, principal: Principal, missing: Scope[]): ExaiError {
+  const remedy =
+    principal.method === 'jwt'
+      ? 'Ask for a token whose `scope` claim includes it.'
+      : `Use a key created with \`exai keys create --scopes ${[...principal.scopes, ...missing].join(',')}\`.`;
+  return new ExaiError('forbidden', `${tool.name} needs the scope ${missing.join(' and ')}, which this credential lacks. ${remedy}`);
+}
+
+/**
+ * The settings a call runs with. Callers over the network (keys, tokens) read
+ * the server's own files only from folders the operator named in
+ * EXAI_ALLOWED_ROOTS; the working-directory default is for the local user.
+ */
+function configFor(config: Config, principal: Principal): Config {
+  const remote = principal.method === 'api_key' || principal.method === 'jwt';
+  if (!remote || config.files.rootsExplicit) return config;
+  return { ...config, files: { ...config.files, allowedRoots: [] } };
+}
 
 function missingScopes(principal: Principal, tool: ToolDefinition): Scope[] {
   return ['tools:call' as Scope, ...(tool.scopes ?? defaultToolScopes)].filter((scope) => !hasScope(principal, scope));
@@ -63,14 +83,9 @@ function register(server: McpServer, services: Services, sessionPrincipal: Princ
         lastNote = Date.now();
         void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
       };
-      const heartbeat = setInterval(() => {
-        if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
-      }, progressCheckMs);
       const principal = requestPrincipal(extra, sessionPrincipal);
       const missing = missingScopes(principal, tool);
-      if (missing.length > 0) {
-        return errorResult(new ExaiError('forbidden', `${tool.name} needs the scope ${missing.join(' and ')}, which this credential lacks. Use a key created with \`exai keys create --scopes ${[...principal.scopes, ...missing].join(',')}\`.`));
-      }
+      if (missing.length > 0) return errorResult(missingScopeError(tool, principal, missing));
       let permit: CallPermit;
       try {
         // Before anything reaches a provider: over a limit, the call ends here.
@@ -78,10 +93,14 @@ function register(server: McpServer, services: Services, sessionPrincipal: Princ
       } catch (error) {
         return errorResult(error);
       }
+      // Started only now: every path from here on passes the finally that stops it.
+      const heartbeat = setInterval(() => {
+        if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
+      }, progressCheckMs);
       let tokens = 0;
       const router = services.router.forCaller({ userId, onTokens: (count) => void (tokens += count) });
       const context: ToolContext = {
-        services: { ...services, router },
+        services: { ...services, router, config: configFor(services.config, principal) },
         userId,
         principal,
         source,

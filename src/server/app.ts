@@ -6,6 +6,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerInternalRoutes } from './routes/internal.js';
 import { registerMcpRoutes } from './routes/mcp.js';
 import { Authenticator } from '../auth/authenticator.js';
+import { ensureUser } from '../users/users.js';
 import { registerProtectedResourceMetadata } from './authentication.js';
 
 export interface HttpAppOptions {
@@ -14,7 +15,7 @@ export interface HttpAppOptions {
 }
 
 /** Fastify's trustProxy: a number of hops becomes the function that trusts the nearest ones. */
-function trustProxyOption(setting: boolean | number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+function trustProxyOption(setting: false | number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
   return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 }
 
@@ -40,7 +41,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     limits: services.limits,
     localUser: services.localUser,
     ownerToken: options.ownerToken,
-    userIdFor: (handle) => services.userIdFor(handle),
+    ensureUserId: async (handle) => (handle === undefined ? services.localUser.id : (await ensureUser(services.db, handle)).id),
   });
   registerProtectedResourceMetadata(app, services.config, ['/mcp']);
   registerMcpRoutes(app, services, authenticator);

@@ -39,15 +39,16 @@ function challenge(config: Config, request: FastifyRequest, parts: Record<string
   return `Bearer ${Object.entries(parameters).map(([key, value]) => `${key}="${quoted(value)}"`).join(', ')}`;
 }
 
-async function refuse(reply: FastifyReply, config: Config, request: FastifyRequest, failure: AuthFailure): Promise<void> {
-  if (failure.status === 429) {
+async function refuse(reply: FastifyReply, config: Config, request: FastifyRequest, failure: AuthFailure, scope: Scope): Promise<void> {
+  if (failure.status !== 401) {
+    const code = failure.status === 429 ? 'rate_limited' : 'auth_unavailable';
     await reply
-      .status(429)
+      .status(failure.status)
       .header('retry-after', String(failure.retryAfterS ?? 60))
-      .send({ error: { code: 'rate_limited', message: failure.message, retry_after_s: failure.retryAfterS } });
+      .send({ error: { code, message: failure.message, retry_after_s: failure.retryAfterS } });
     return;
   }
-  const parts: Record<string, string> = failure.bearerError === undefined ? {} : { error: failure.bearerError, error_description: failure.message };
+  const parts: Record<string, string> = failure.bearerError === undefined ? { scope } : { error: failure.bearerError, error_description: failure.message, scope };
   await reply
     .status(401)
     .header('www-authenticate', challenge(config, request, parts))
@@ -64,11 +65,12 @@ export function requireScope(authenticator: Authenticator, config: Config, scope
       principal = await authenticator.authenticate({
         authorization: header,
         source: request.ip,
-        loopback: isLoopbackAddress(request.socket.remoteAddress),
+        // A proxy on this machine makes every client look local: a forwarded request is never loopback.
+        loopback: isLoopbackAddress(request.socket.remoteAddress) && request.headers['x-forwarded-for'] === undefined && request.headers.forwarded === undefined,
         actAs: typeof actAs === 'string' ? actAs : undefined,
       });
     } catch (error) {
-      if (error instanceof AuthFailure) return refuse(reply, config, request, error);
+      if (error instanceof AuthFailure) return refuse(reply, config, request, error, scope);
       throw error;
     }
     if (!hasScope(principal, scope)) {

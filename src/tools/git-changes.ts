@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { ExaiError } from '../errors.js';
-import { resolveAllowedPath } from '../files/prompt-files.js';
+import { resolveAllowedPath, type FileAccess } from '../files/prompt-files.js';
 
 export interface GitChangeRequest {
   path: string;
@@ -65,8 +65,8 @@ function git(cwd: string, args: string[], maxBytes: number): Promise<{ output: s
   });
 }
 
-export async function readGitChanges(request: GitChangeRequest, allowedRoots: readonly string[], maxBytes: number): Promise<GitChanges> {
-  const folder = await resolveAllowedPath(request.path, allowedRoots);
+export async function readGitChanges(request: GitChangeRequest, access: FileAccess, maxBytes: number): Promise<GitChanges> {
+  const folder = await resolveAllowedPath(request.path, access);
   if (request.compareTo !== undefined && !refPattern.test(request.compareTo)) {
     throw new ExaiError('invalid_argument', `compare_to ${JSON.stringify(request.compareTo)} is not a git ref; pass a branch, tag or commit such as main or HEAD~1.`);
   }

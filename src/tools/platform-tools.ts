@@ -4,7 +4,7 @@ import { parseThreadId } from '../conversations/validate.js';
 import { version } from '../version.js';
 import { defineTool, type ToolContext } from './types.js';
 import { hasScope } from '../auth/principal.js';
-import { appendAudit } from '../audit/audit-log.js';
+import { recordAudit } from '../audit/audit-log.js';
 
 /** Model calls the caller may see: their own, or everyone's with the admin scope. */
 function visibleCalls(context: ToolContext, limit?: number) {
@@ -64,7 +64,10 @@ export const versionTool = defineTool({
       health: health.status,
       providers,
       config: {
-        allowed_roots: services.config.files.allowedRoots,
+        // Where the server's files live is the operator's business, not every key holder's.
+        ...(hasScope(context.principal, 'admin') || context.principal.method === 'local' || context.principal.method === 'owner'
+          ? { allowed_roots: services.config.files.allowedRoots }
+          : {}),
         provider_timeout_ms: services.config.providers.timeoutMs,
         provider_concurrency: services.config.providers.maxConcurrent,
       },
@@ -148,11 +151,10 @@ export const conversationDeleteTool = defineTool({
   scopes: ['conversations:write'],
   async run(args, context) {
     const id = parseThreadId(args.continuation_id);
-    await context.services.conversations.deleteThread(context.userId, id);
-    await appendAudit(
-      context.services.db,
-      { userId: context.userId, label: context.principal.label, source: context.source },
-      { action: 'thread.delete', target: `thread:${id}`, outcome: 'success' },
+    const actor = { userId: context.userId, label: context.principal.label, source: context.source };
+    // The deletion and its audit row commit together.
+    await context.services.conversations.deleteThread(context.userId, id, (tx) =>
+      recordAudit(tx, actor, { action: 'thread.delete', target: `thread:${id}`, outcome: 'success' }),
     );
     return { content: [{ type: 'text', text: `Deleted conversation ${id}.` }], structuredContent: { continuation_id: id, deleted: true } };
   },

@@ -69,12 +69,12 @@ const precommit = defineStepTool({
     const { files } = context.services.config;
     const changes = await readGitChanges(
       {
-        path: typeof args.path === 'string' ? args.path : files.allowedRoots[0]!,
+        path: typeof args.path === 'string' ? args.path : (files.allowedRoots[0] ?? ''),
         compareTo: typeof args.compare_to === 'string' ? args.compare_to : undefined,
         includeStaged: args.include_staged !== false,
         includeUnstaged: args.include_unstaged !== false,
       },
-      files.allowedRoots,
+      files,
       // About 50K tokens: room in every model's input for the diff, the findings and the files.
       Math.min(files.maxTotalBytes, 200_000),
     );

@@ -179,7 +179,7 @@ function requiredActions(spec: { firstActions: string[]; laterActions: string[] 
 }
 
 async function checkPaths(paths: readonly string[], context: ToolContext): Promise<void> {
-  for (const file of paths) await resolveAllowedPath(file, context.services.config.files.allowedRoots);
+  for (const file of paths) await resolveAllowedPath(file, context.services.config.files);
 }
 
 /** A step tool from its spec: one schema, one engine. */

@@ -46,14 +46,12 @@ export async function findUserByHandle(db: Database, handle: string): Promise<Us
   return row === undefined ? undefined : toUser(row);
 }
 
-/** A user whose id comes from elsewhere (a token's `sub`): created with the id as handle when missing. */
-export async function ensureUserWithId(db: Database, id: string): Promise<void> {
-  await asService(db, (tx) =>
-    tx.query(
-      `INSERT INTO exai.users (id, handle) VALUES ($1::uuid, $1::text) ON CONFLICT DO NOTHING`,
-      [id.toLowerCase()],
-    ),
+/** A user whose id comes from elsewhere (a token's `sub`): created with the id as handle when missing. True if created. */
+export async function ensureUserWithId(db: Database, id: string): Promise<boolean> {
+  const result = await asService(db, (tx) =>
+    tx.query(`INSERT INTO exai.users (id, handle) VALUES ($1::uuid, $1::text) ON CONFLICT DO NOTHING`, [id.toLowerCase()]),
   );
+  return result.affectedRows > 0;
 }
 
 function checkHandle(handle: string): void {

@@ -55,7 +55,7 @@ describe.each(storageBackends())('consulting a model in a conversation on $name'
   });
 
   const options = () => ({ userId, toolName: 'chat', systemPrompt: system });
-  const deps = () => ({ conversations, router, config: { files: { allowedRoots: ['/tmp'], maxFileBytes: 1 << 16, maxTotalBytes: 1 << 18, maxImageBytes: 1 << 20 }, limits: { maxMessageBytes: 1 << 20, maxThreadDepth: 10 } } });
+  const deps = () => ({ conversations, router, config: { files: { allowedRoots: ['/tmp'], rootsExplicit: true, protectedPaths: [], maxFileBytes: 1 << 16, maxTotalBytes: 1 << 18, maxImageBytes: 1 << 20 }, limits: { maxMessageBytes: 1 << 20, maxThreadDepth: 10 } } });
 
   it('starts a conversation, stores question and answer, and continues it with the same model', async () => {
     fake.script({ kind: 'answer', content: 'Use short-lived tokens.', reasoning: 'Thinking about tokens.', usage: { prompt_tokens: 30, completion_tokens: 6 } });

@@ -82,11 +82,11 @@ describe.each(storageBackends())('secrets stay secret on $name', (backend) => {
   beforeAll(async () => {
     fake = await startFakeOpenAI();
     logs = captureAllLogs();
-    exai = await startAuthExai(backend, { GLM_API_KEY: providerKey, GLM_BASE_URL: fake.baseUrl, EXAI_JWT_SECRET: jwtSecret }, logs.logger);
+    exai = await startAuthExai(backend, { GLM_API_KEY: providerKey, GLM_BASE_URL: fake.baseUrl, EXAI_JWT_SECRET: jwtSecret, EXAI_JWT_AUDIENCE: 'authenticated' }, logs.logger);
     const { key, prefix } = await exai.userWithKey('alice');
     validKey = key;
     wrongKey = `exai_${prefix}_${randomBytes(32).toString('base64url')}`;
-    const claims = () => ({ sub: randomUUID(), exp: Math.floor(Date.now() / 1000) + 600 });
+    const claims = () => ({ sub: randomUUID(), aud: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600 });
     goodJwt = await sign(claims(), jwtSecret);
     forgedJwt = await sign(claims(), `${jwtSecret}-forged`);
   });
@@ -138,8 +138,8 @@ describe.each(storageBackends())('secrets stay secret on $name', (backend) => {
 
   it('keeps every secret out of the logs, the answers, the audit log and the key table', async () => {
     const audit = await exai.rows('audit_log');
-    // Not vacuous: the failures above were audited and the server logged.
-    expect(audit.filter((row) => row.action === 'auth.failure').length).toBeGreaterThanOrEqual(4);
+    // Not vacuous: the failures above were audited (the first of the minute per address) and the server logged.
+    expect(audit.filter((row) => row.action === 'auth.failure').length).toBeGreaterThanOrEqual(1);
     expect(logs.lines.length).toBeGreaterThan(0);
     const places = {
       logs: logs.lines.map(readable).join('\n'),

@@ -63,7 +63,7 @@ describe('loadConfig defaults', () => {
       http: { host: '127.0.0.1', port: 8079, trustProxy: false },
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
-      files: { allowedRoots: [cwd], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
+      files: { allowedRoots: [cwd], rootsExplicit: false, protectedPaths: [path.join(cwd, '.exai'), path.join(cwd, '.env')], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
       tools: { enabled: undefined, disabled: [] },
       auth: {
         mode: 'required',
@@ -335,7 +335,7 @@ describe('loadConfig bad values', () => {
     },
     { variable: 'EXAI_AUTH', value: 'none', reason: 'must be required', shown: '(got "none")', example: 'EXAI_AUTH=required' },
     { variable: 'EXAI_JWT_DEFAULT_SCOPES', value: 'tools:call,root', reason: 'unknown scope root', shown: '(got "tools:call,root")', example: 'EXAI_JWT_DEFAULT_SCOPES=tools:call,conversations:read' },
-    { variable: 'EXAI_TRUST_PROXY', value: 'maybe', reason: 'must be false, true, a number', shown: '(got "maybe")', example: 'EXAI_TRUST_PROXY=10.0.0.0/8,127.0.0.1' },
+    { variable: 'EXAI_TRUST_PROXY', value: 'maybe', reason: 'must be false, a number of proxy hops', shown: '(got "maybe")', example: 'EXAI_TRUST_PROXY=10.0.0.0/8,127.0.0.1' },
     { variable: 'EXAI_RATE_REQUESTS_PER_MINUTE', value: '-5', reason: 'must be a whole number', shown: '(got "-5")', example: 'EXAI_RATE_REQUESTS_PER_MINUTE=120' },
     { variable: 'EXAI_JWKS_URL', value: 'jwks.json', reason: 'must be a URL', shown: '(got "jwks.json")', example: 'EXAI_JWKS_URL=https://your-project.supabase.co/auth/v1/.well-known/jwks.json' },
     {
@@ -467,8 +467,18 @@ describe('authentication settings', () => {
     expect(() => loadConfig({ EXAI_AUTH: 'local', EXAI_HOST: '0.0.0.0' }, { cwd: tempFolder() })).toThrow(/EXAI_AUTH: local mode .* only on a loopback address/);
   });
 
-  it('reads proxy trust as hops, addresses or a switch', () => {
+  it('reads proxy trust as hops or addresses, never as trust in every hop', () => {
     expect(loadConfig({ EXAI_TRUST_PROXY: '2' }, { cwd: tempFolder() }).http.trustProxy).toBe(2);
-    expect(loadConfig({ EXAI_TRUST_PROXY: 'true' }, { cwd: tempFolder() }).http.trustProxy).toBe(true);
+    expect(loadConfig({ EXAI_TRUST_PROXY: '::1, 10.0.0.0/8' }, { cwd: tempFolder() }).http.trustProxy).toEqual(['::1', '10.0.0.0/8']);
+    // Any client could then pick the address its failed logins count against.
+    expect(() => loadConfig({ EXAI_TRUST_PROXY: 'true' }, { cwd: tempFolder() })).toThrow(/EXAI_TRUST_PROXY: must be false, a number of proxy hops/);
+    expect(() => loadConfig({ EXAI_TRUST_PROXY: '::::' }, { cwd: tempFolder() })).toThrow(/EXAI_TRUST_PROXY/);
+    expect(() => loadConfig({ EXAI_TRUST_PROXY: '1', EXAI_AUTH: 'local' }, { cwd: tempFolder() })).toThrow(/local mode cannot run behind a proxy/);
+  });
+
+  it('accepts JWTs only with an audience to check', () => {
+    const secret = 'x'.repeat(40);
+    expect(() => loadConfig({ EXAI_JWT_SECRET: secret }, { cwd: tempFolder() })).toThrow(/EXAI_JWT_AUDIENCE: must be set when JWTs are accepted/);
+    expect(loadConfig({ EXAI_JWT_SECRET: secret, EXAI_JWT_AUDIENCE: 'authenticated' }, { cwd: tempFolder() }).auth.jwtAudience).toBe('authenticated');
   });
 });

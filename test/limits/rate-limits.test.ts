@@ -214,13 +214,14 @@ describe.each(backends)('rate limits on $name', ({ name, url }) => {
 
   it('locks a source out from the Nth authentication failure in a minute', async () => {
     const rateLimits = await openLimits(url);
-    expect(await rateLimits.authLockedOut('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0 });
-    expect(await rateLimits.noteAuthFailure('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0 });
-    expect(await rateLimits.noteAuthFailure('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0 });
+    expect(await rateLimits.authLockedOut('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0, count: 0 });
+    expect(await rateLimits.noteAuthFailure('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0, count: 1 });
+    expect(await rateLimits.noteAuthFailure('10.0.0.1', 3)).toEqual({ limited: false, retryAfterS: 0, count: 2 });
     // Checking counts nothing.
     for (let check = 0; check < 5; check += 1) expect((await rateLimits.authLockedOut('10.0.0.1', 3)).limited).toBe(false);
     const third = await rateLimits.noteAuthFailure('10.0.0.1', 3);
     expect(third.limited).toBe(true);
+    expect(third.count).toBe(3);
     expect(third.retryAfterS).toBeGreaterThanOrEqual(50);
     expect(third.retryAfterS).toBeLessThanOrEqual(60);
     const locked = await rateLimits.authLockedOut('10.0.0.1', 3);
@@ -229,9 +230,9 @@ describe.each(backends)('rate limits on $name', ({ name, url }) => {
     expect(locked.retryAfterS).toBeLessThanOrEqual(60);
     expect((await rateLimits.noteAuthFailure('10.0.0.1', 3)).limited).toBe(true);
     // Another address is not locked out; 0 means no lockout.
-    expect(await rateLimits.authLockedOut('10.0.0.2', 3)).toEqual({ limited: false, retryAfterS: 0 });
-    expect(await rateLimits.noteAuthFailure('10.0.0.1', 0)).toEqual({ limited: false, retryAfterS: 0 });
-    expect(await rateLimits.authLockedOut('10.0.0.1', 0)).toEqual({ limited: false, retryAfterS: 0 });
+    expect(await rateLimits.authLockedOut('10.0.0.2', 3)).toEqual({ limited: false, retryAfterS: 0, count: 0 });
+    expect(await rateLimits.noteAuthFailure('10.0.0.1', 0)).toEqual({ limited: false, retryAfterS: 0, count: 0 });
+    expect(await rateLimits.authLockedOut('10.0.0.1', 0)).toEqual({ limited: false, retryAfterS: 0, count: 0 });
   });
 
   it('applies no limit that is 0', async () => {

@@ -28,7 +28,7 @@ describe('reading git changes', () => {
 
   it('stays inside the allowed folder even when the repository reaches above it', async () => {
     const inside = path.join(repo, 'inside');
-    const changes = await readGitChanges({ path: inside, includeStaged: true, includeUnstaged: true }, [inside], 1_000_000);
+    const changes = await readGitChanges({ path: inside, includeStaged: true, includeUnstaged: true }, { allowedRoots: [inside], protectedPaths: [] }, 1_000_000);
     expect(changes.diff).toContain('+changed line');
     expect(changes.diff).not.toContain('secret');
     expect(changes.summary).toContain('untracked files');
@@ -36,20 +36,20 @@ describe('reading git changes', () => {
   });
 
   it('cuts a long diff at the byte limit and says so', async () => {
-    const changes = await readGitChanges({ path: repo, includeStaged: false, includeUnstaged: true }, [repo], 4_000);
+    const changes = await readGitChanges({ path: repo, includeStaged: false, includeUnstaged: true }, { allowedRoots: [repo], protectedPaths: [] }, 4_000);
     expect(changes.truncated).toBe(true);
     expect(Buffer.byteLength(changes.diff)).toBeLessThan(4_200);
     expect(changes.summary).toContain('only its start is reviewed');
   });
 
   it('refuses refs that could be options, folders outside the roots, and folders that are not repositories', async () => {
-    const option = await expectExaiError(readGitChanges({ path: repo, compareTo: '--output=/tmp/x', includeStaged: true, includeUnstaged: true }, [repo], 1000));
+    const option = await expectExaiError(readGitChanges({ path: repo, compareTo: '--output=/tmp/x', includeStaged: true, includeUnstaged: true }, { allowedRoots: [repo], protectedPaths: [] }, 1000));
     expect(option.message).toContain('is not a git ref');
-    const outside = await expectExaiError(readGitChanges({ path: os.tmpdir(), includeStaged: true, includeUnstaged: true }, [repo], 1000));
+    const outside = await expectExaiError(readGitChanges({ path: os.tmpdir(), includeStaged: true, includeUnstaged: true }, { allowedRoots: [repo], protectedPaths: [] }, 1000));
     expect(outside.message).toContain('EXAI_ALLOWED_ROOTS');
     const plain = mkdtempSync(path.join(os.tmpdir(), 'exai-nogit-'));
     try {
-      const notRepo = await expectExaiError(readGitChanges({ path: plain, includeStaged: true, includeUnstaged: true }, [plain], 1000));
+      const notRepo = await expectExaiError(readGitChanges({ path: plain, includeStaged: true, includeUnstaged: true }, { allowedRoots: [plain], protectedPaths: [] }, 1000));
       expect(notRepo.message).toBe(`${plain} is not inside a git repository; pass the repository's folder as path.`);
     } finally {
       rmSync(plain, { recursive: true, force: true });

@@ -34,7 +34,16 @@ function keyRows(keys: ApiKeyInfo[]): string {
   if (keys.length === 0) return 'No API keys.';
   return table(
     ['prefix', 'user', 'name', 'state', 'scopes', 'expires', 'id'],
-    keys.map((key) => [key.prefix, key.userHandle, key.name ?? '', key.state, key.scopes.join(','), key.expiresAt ?? 'never', key.id]),
+    keys.map((key) => [
+      key.prefix,
+      key.userHandle,
+      key.name ?? '',
+      // A rotated key in its grace period is still active; say so, since it stops at its expiry.
+      key.replacedBy !== null && key.state === 'active' ? 'active (rotated)' : key.state,
+      key.scopes.join(','),
+      key.expiresAt ?? 'never',
+      key.id,
+    ]),
   );
 }
 
@@ -93,7 +102,9 @@ export function registerKeys(program: Command, context: CliContext): void {
     .action(async (key: string, options: { json?: boolean }) => {
       const config = context.config();
       const revoked = await runAdmin(config, context.logger(config, 'keys'), 'keys.revoke', { key }, cliActor());
-      printData(revoked, options, () => `Revoked key ${revoked.prefix} of ${revoked.userHandle}.`);
+      printData(revoked, options, () =>
+        revoked.alreadyRevoked ? `Key ${revoked.prefix} of ${revoked.userHandle} was already revoked (at ${revoked.revokedAt}).` : `Revoked key ${revoked.prefix} of ${revoked.userHandle}.`,
+      );
     });
 
   keys

@@ -65,6 +65,7 @@ CREATE FUNCTION exai.audit_row_hash(
 ) RETURNS text
 LANGUAGE sql
 IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $fn$
   SELECT encode(sha256(convert_to(jsonb_build_array(
     p_prev, p_seq, (extract(epoch FROM p_at) * 1000000)::bigint, p_actor_id, p_actor, p_action,
@@ -76,6 +77,8 @@ $fn$;
 CREATE FUNCTION exai.audit_log_chain() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY INVOKER
+-- A caller's search_path must not be able to put its own sha256() or tables in the way.
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
   head record;
@@ -95,6 +98,7 @@ CREATE TRIGGER audit_log_chain BEFORE INSERT ON exai.audit_log
 
 CREATE FUNCTION exai.audit_log_refuse_change() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
   RAISE EXCEPTION 'the audit log is append-only: % is not allowed', TG_OP USING ERRCODE = 'insufficient_privilege';

@@ -3,10 +3,10 @@
  * another process (the running server) owns. Guarded by the owner token from
  * EXAI_HOME/owner.json, which only the owning OS user can read.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { isLoopbackAddress } from '../authentication.js';
+import { bearerCredential, sameSecret } from '../../auth/bearer.js';
 import { migrationStatus } from '../../db/migrate.js';
 import type { ThreadStatus } from '../../conversations/types.js';
 import { isAdminOperation, runAdminOperation } from '../../admin/operations.js';
@@ -14,10 +14,8 @@ import { ExaiError } from '../../errors.js';
 
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (header === undefined || !/^bearer /i.test(header)) return false;
-  const given = Buffer.from(header.slice('Bearer '.length));
-  const wanted = Buffer.from(expected);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+  const credential = bearerCredential(header);
+  return credential !== undefined && sameSecret(credential, expected);
 }
 
 function userFor(services: Services, request: FastifyRequest): Promise<string> {
