@@ -65,6 +65,8 @@ export class Authenticator {
   private readonly keys = new LRUCache<string, { key: StoredKey | null }>({ max: 10_000, ttl: keyCacheTtlMs });
   // Short-lived, so a user deleted by an operator is recreated (from a still-valid token) promptly.
   private readonly knownUsers = new LRUCache<string, true>({ max: 10_000, ttl: 10_000 });
+  // The relay sends every MCP message with the owner token: its user is looked up once, not per message.
+  private readonly ownerUsers = new LRUCache<string, string>({ max: 1_000, ttl: 10_000 });
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.jwt = new JwtVerifier(options.config.auth);
@@ -121,7 +123,12 @@ export class Authenticator {
     const credential = bearerCredential(request.authorization);
     if (!request.loopback || credential === undefined || !this.isOwnerToken(credential)) return undefined;
     // As `exai stdio` serving directly would: the operator's EXAI_USER exists once used.
-    const userId = await this.options.ensureUserId(request.actAs);
+    const handle = request.actAs ?? '';
+    let userId = this.ownerUsers.get(handle);
+    if (userId === undefined) {
+      userId = await this.options.ensureUserId(request.actAs);
+      this.ownerUsers.set(handle, userId);
+    }
     return { userId, label: request.actAs ?? this.options.localUser.handle, method: 'owner', scopes: new Set(allScopes) };
   }
 
