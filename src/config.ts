@@ -37,6 +37,8 @@ export interface Config {
     /** Unset means the in-process cache. */
     url: string | undefined;
     commandTimeoutMs: number;
+    /** Start of every key exai writes, so deployments can share one Redis: `<prefix>:` (cache), `<prefix>-rl:` (limits). */
+    keyPrefix: string;
   };
   http: {
     host: string;
@@ -257,6 +259,7 @@ const specs = {
   DATABASE_CONNECT_TIMEOUT: spec(duration(100, 600_000), '5s', '5s'),
   DATABASE_QUERY_TIMEOUT: spec(duration(100, 3_600_000), '30s', '30s'),
   REDIS_URL: spec(urlWithSchemes(['redis:', 'rediss:']), 'redis://127.0.0.1:6379/0'),
+  EXAI_REDIS_PREFIX: spec(z.string().regex(/^[A-Za-z0-9_.-]{1,50}$/, 'must be 1-50 letters, digits, . _ or -'), 'exai-staging', 'exai'),
   REDIS_COMMAND_TIMEOUT: spec(duration(10, 60_000), '500ms', '500ms'),
   EXAI_HOST: spec(z.string().min(1, 'must not be empty'), '127.0.0.1', '127.0.0.1'),
   EXAI_PORT: spec(integer(0, 65535), '8079', '8079'),
@@ -445,7 +448,7 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       connectTimeoutMs: value.DATABASE_CONNECT_TIMEOUT,
       queryTimeoutMs: value.DATABASE_QUERY_TIMEOUT,
     },
-    redis: { url: value.REDIS_URL, commandTimeoutMs: value.REDIS_COMMAND_TIMEOUT },
+    redis: { url: value.REDIS_URL, commandTimeoutMs: value.REDIS_COMMAND_TIMEOUT, keyPrefix: value.EXAI_REDIS_PREFIX },
     http: { host: value.EXAI_HOST, port: value.EXAI_PORT, trustProxy: value.EXAI_TRUST_PROXY },
     cache: {
       ttlMs: value.EXAI_CACHE_TTL,

@@ -80,6 +80,8 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     limits = await RateLimits.open({
       redisUrl: config.redis.url,
       commandTimeoutMs: config.redis.commandTimeoutMs,
+      // Outside the cache's `<prefix>:` namespace, which the cache may clear after a Redis restart.
+      keyPrefix: `${config.redis.keyPrefix}-rl:`,
       logger,
       // A slot held by a process that died frees itself once a call could no longer be running.
       callLeaseMs: config.providers.timeoutMs + 60_000,

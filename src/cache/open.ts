@@ -9,7 +9,7 @@ export async function openCache(config: Config, logger: Logger): Promise<Cache> 
   if (config.redis.url === undefined) {
     return new MemoryCache({ maxEntries: config.cache.maxEntries, maxBytes: config.cache.maxBytes });
   }
-  const cache = new RedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, logger });
+  const cache = new RedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, logger, keyPrefix: `${config.redis.keyPrefix}:` });
   await cache.connect();
   return cache;
 }

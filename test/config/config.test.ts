@@ -59,7 +59,7 @@ describe('loadConfig defaults', () => {
     expect(config).toEqual({
       home: path.join(cwd, '.exai'),
       database: { url: undefined, poolMax: 10, connectTimeoutMs: 5000, queryTimeoutMs: 30_000 },
-      redis: { url: undefined, commandTimeoutMs: 500 },
+      redis: { url: undefined, commandTimeoutMs: 500, keyPrefix: 'exai' },
       http: { host: '127.0.0.1', port: 8079, trustProxy: false },
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
@@ -124,6 +124,7 @@ describe('loadConfig defaults', () => {
         DATABASE_QUERY_TIMEOUT: '1m',
         REDIS_URL: 'rediss://cache.example.com:6380/1',
         REDIS_COMMAND_TIMEOUT: '250ms',
+        EXAI_REDIS_PREFIX: 'exai-staging',
         EXAI_HOST: '0.0.0.0',
         EXAI_PORT: '0',
         EXAI_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
@@ -143,7 +144,7 @@ describe('loadConfig defaults', () => {
       { cwd: tempFolder() },
     );
     expect(config.database).toEqual({ url: 'postgresql://app:pw@db.example.com:5432/exai', poolMax: 25, connectTimeoutMs: 2500, queryTimeoutMs: 60_000 });
-    expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380/1', commandTimeoutMs: 250 });
+    expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380/1', commandTimeoutMs: 250, keyPrefix: 'exai-staging' });
     expect(config.http).toEqual({ host: '0.0.0.0', port: 0, trustProxy: ['10.0.0.0/8', '127.0.0.1'] });
     expect(config.cache).toEqual({ ttlMs: 7 * 86_400_000, maxEntries: 5, maxBytes: 512 * 1024 });
     expect(config.limits).toEqual({ maxMessageBytes: 2_000_000, maxThreadDepth: 3 });
@@ -223,6 +224,7 @@ describe('loadConfig secret files', () => {
     });
     const config = loadConfig({ REDIS_URL_FILE: 'redis' }, { cwd });
     expect(config.redis.url).toBe('redis://:pw@127.0.0.1:6379/2');
+    expect(config.redis.keyPrefix).toBe('exai');
     expect(config.providers.glm.apiKey).toBe('glm-secret');
     expect(config.providers.openaiCompat.apiKey).toBe('compat-secret');
   });
@@ -333,6 +335,7 @@ describe('loadConfig bad values', () => {
       shown: '(got "ftp://files.example.com")',
       example: 'KIMI_BASE_URL=https://api.moonshot.ai/v1',
     },
+    { variable: 'EXAI_REDIS_PREFIX', value: 'has space', reason: 'must be 1-50 letters, digits', shown: '(got "has space")', example: 'EXAI_REDIS_PREFIX=exai-staging' },
     { variable: 'EXAI_AUTH', value: 'none', reason: 'must be required', shown: '(got "none")', example: 'EXAI_AUTH=required' },
     { variable: 'EXAI_JWT_DEFAULT_SCOPES', value: 'tools:call,root', reason: 'unknown scope root', shown: '(got "tools:call,root")', example: 'EXAI_JWT_DEFAULT_SCOPES=tools:call,conversations:read' },
     { variable: 'EXAI_TRUST_PROXY', value: 'maybe', reason: 'must be false, a number of proxy hops', shown: '(got "maybe")', example: 'EXAI_TRUST_PROXY=10.0.0.0/8,127.0.0.1' },

@@ -136,7 +136,8 @@ export function storageBackends(): StorageBackend[] {
         await waitFor(() => cache.health().status === 'ok', 5000, 'Redis to become ready');
         return cache;
       },
-      env: (database) => ({ DATABASE_URL: database.location, REDIS_URL: external.redisUrl }),
+      // A Redis namespace per database: servers of one test share rate limits and lock-outs, other suites' do not.
+      env: (database) => ({ DATABASE_URL: database.location, REDIS_URL: external.redisUrl, EXAI_REDIS_PREFIX: new URL(database.location).pathname.slice(1) }),
     });
   }
   return backends;
