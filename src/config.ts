@@ -13,7 +13,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { ExaiError } from './errors.js';
 import { toolNames } from './tools/names.js';
-import { allScopes, isScope, type Scope } from './auth/scopes.js';
+import { allScopes, splitScopes, type Scope } from './auth/scopes.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -228,16 +228,14 @@ const toolList = z
   );
 
 /** Comma- or space-separated scopes. */
-const scopeList = z
-  .string()
-  .transform((text) => text.split(/[\s,]+/).filter((entry) => entry !== ''))
-  .pipe(
-    z.array(z.string()).superRefine((names, ctx) => {
-      const unknown = names.filter((name) => !isScope(name));
-      if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown scope ${unknown.join(', ')}; the scopes are ${allScopes.join(', ')}` });
-    }),
-  )
-  .transform((names) => names as Scope[]);
+const scopeList = z.string().transform((text, ctx) => {
+  const { names, unknown } = splitScopes(text);
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `unknown scope ${unknown.join(', ')}; the scopes are ${allScopes.join(', ')}` });
+    return z.NEVER;
+  }
+  return names as Scope[];
+});
 
 interface VariableSpec<T> {
   schema: z.ZodType<T, string>;

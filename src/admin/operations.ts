@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { listAudit, verifyAudit, type AuditActor } from '../audit/audit-log.js';
-import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from '../auth/api-keys.js';
+import { createApiKey, listApiKeys, maxKeyDurationMs, revokeApiKey, rotateApiKey } from '../auth/api-keys.js';
 import { allScopes, defaultUserScopes, type Scope } from '../auth/scopes.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/types.js';
@@ -20,8 +20,6 @@ export interface AdminContext {
 
 const handle = z.string().min(1).max(63);
 const limit = z.number().int().min(0).max(1_000_000_000).optional();
-/** 100 years: longer lifetimes overflow what Postgres stores. */
-const maxDurationMs = 100 * 365 * 86_400_000;
 
 async function userIdOf(db: Database, name: string): Promise<string> {
   const user = await findUserByHandle(db, name);
@@ -44,7 +42,7 @@ export const adminOperations = {
       user: handle,
       scopes: z.array(z.enum(allScopes)).min(1).optional(),
       name: z.string().max(200).optional(),
-      expiresInMs: z.number().int().positive().max(maxDurationMs).optional(),
+      expiresInMs: z.number().int().positive().max(maxKeyDurationMs).optional(),
       requestsPerMinute: limit,
       tokensPerMinute: limit,
       concurrentCalls: limit,
@@ -70,7 +68,7 @@ export const adminOperations = {
     listApiKeys(context.db, input.user === undefined ? undefined : await userIdOf(context.db, input.user)),
   ),
   'keys.revoke': operation(z.object({ key: z.string().min(1).max(200) }), (context, input) => revokeApiKey(context.db, input.key, context.actor)),
-  'keys.rotate': operation(z.object({ key: z.string().min(1).max(200), graceMs: z.number().int().min(0).max(maxDurationMs).optional() }), (context, input) =>
+  'keys.rotate': operation(z.object({ key: z.string().min(1).max(200), graceMs: z.number().int().min(0).max(maxKeyDurationMs).optional() }), (context, input) =>
     rotateApiKey(context.db, input.key, input.graceMs ?? context.config.auth.rotationGraceMs, context.actor),
   ),
   'audit.list': operation(z.object({ limit: z.number().int().min(1).max(10_000), action: z.string().max(100).optional() }), (context, input) =>

@@ -63,6 +63,17 @@ const columns = `k.id, k.user_id, u.handle AS user_handle, k.prefix, k.name, k.s
 
 const iso = (value: unknown) => (value === null ? null : (value as Date).toISOString());
 
+/** Longest lifetime or grace a key may be given: 100 years, well inside what Postgres stores. */
+export const maxKeyDurationMs = 100 * 365 * 86_400_000;
+
+function limitsOf(row: Record<string, unknown>): ApiKeyLimits {
+  return {
+    requestsPerMinute: row.requests_per_minute as number | null,
+    tokensPerMinute: row.tokens_per_minute as number | null,
+    concurrentCalls: row.concurrent_calls as number | null,
+  };
+}
+
 function toInfo(row: Record<string, unknown>): ApiKeyInfo {
   return {
     id: String(row.id),
@@ -71,11 +82,7 @@ function toInfo(row: Record<string, unknown>): ApiKeyInfo {
     prefix: String(row.prefix),
     name: row.name === null ? null : String(row.name),
     scopes: row.scopes as Scope[],
-    limits: {
-      requestsPerMinute: row.requests_per_minute as number | null,
-      tokensPerMinute: row.tokens_per_minute as number | null,
-      concurrentCalls: row.concurrent_calls as number | null,
-    },
+    limits: limitsOf(row),
     createdAt: iso(row.created_at)!,
     expiresAt: iso(row.expires_at),
     revokedAt: iso(row.revoked_at),
@@ -221,11 +228,7 @@ export async function findKeyForAuth(db: Database, prefix: string): Promise<Stor
       userHandle: String(row.handle),
       secretHash: String(row.secret_hash),
       scopes: row.scopes as Scope[],
-      limits: {
-        requestsPerMinute: row.requests_per_minute as number | null,
-        tokensPerMinute: row.tokens_per_minute as number | null,
-        concurrentCalls: row.concurrent_calls as number | null,
-      },
+      limits: limitsOf(row),
       expiresAt: row.expires_at as Date | null,
       revokedAt: row.revoked_at as Date | null,
     };

@@ -12,10 +12,15 @@ export function isScope(text: string): text is Scope {
   return (allScopes as readonly string[]).includes(text);
 }
 
+/** The names in a comma- or space-separated scope list, and those of them that are no scope. */
+export function splitScopes(text: string): { names: string[]; unknown: string[] } {
+  const names = text.split(/[\s,]+/).filter((name) => name !== '');
+  return { names, unknown: names.filter((name) => !isScope(name)) };
+}
+
 /** Parses a comma- or space-separated scope list, refusing unknown names. */
 export function parseScopes(text: string): Scope[] {
-  const names = text.split(/[\s,]+/).filter((name) => name !== '');
-  const unknown = names.filter((name) => !isScope(name));
+  const { names, unknown } = splitScopes(text);
   if (unknown.length > 0) {
     throw new ExaiError('invalid_argument', `Unknown scope ${unknown.map((name) => JSON.stringify(name)).join(', ')}; the scopes are ${allScopes.join(', ')}.`);
   }

@@ -54,8 +54,8 @@ async function ensureOwner(config: Config, logger: Logger): Promise<OwnerInfo> {
       startedAt = Date.now();
       // Several stdio processes may each start one; the owner lock lets exactly one of them win.
       const log = openSync(path.join(config.home, 'serve.log'), 'a');
-      // On loopback: /mcp is served there only (until authentication exists). Any free port:
-      // clients find it in owner.json, and EXAI_PORT stays free for a server the user starts.
+      // On loopback, where the relay's owner token is accepted. Any free port: clients find it
+      // in owner.json, and EXAI_PORT stays free for a server the user starts.
       const env = { ...process.env, EXAI_HOST: '127.0.0.1', EXAI_PORT: '0' };
       const child = spawn(process.execPath, [process.argv[1]!, 'serve'], { detached: true, stdio: ['ignore', 'ignore', log], env });
       child.unref();

@@ -55,7 +55,7 @@ async function refuse(reply: FastifyReply, config: Config, request: FastifyReque
     .send({ error: { code: 'unauthorized', message: failure.message } });
 }
 
-/** A preHandler that authenticates the request and demands `scope`. */
+/** A route hook (run on request, before the body is read) that authenticates the request and demands `scope`. */
 export function requireScope(authenticator: Authenticator, config: Config, scope: Scope) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     let principal: Principal;

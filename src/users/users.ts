@@ -22,11 +22,15 @@ function toUser(row: Record<string, unknown>): User {
   };
 }
 
-/** Returns the user with this handle, creating it when missing. */
-export async function ensureUser(db: Database, handle: string): Promise<User> {
+function checkHandle(handle: string): void {
   if (!handlePattern.test(handle)) {
     throw new ExaiError('invalid_argument', `User handle ${JSON.stringify(handle)} is not valid: use lower-case letters, digits, '.', '_' or '-', such as "alice".`);
   }
+}
+
+/** Returns the user with this handle, creating it when missing. */
+export async function ensureUser(db: Database, handle: string): Promise<User> {
+  checkHandle(handle);
   const result = await asService(db, (tx) =>
     tx.query(
       `INSERT INTO exai.users (handle) VALUES ($1)
@@ -52,12 +56,6 @@ export async function ensureUserWithId(db: Database, id: string): Promise<boolea
     tx.query(`INSERT INTO exai.users (id, handle) VALUES ($1::uuid, $1::text) ON CONFLICT DO NOTHING`, [id.toLowerCase()]),
   );
   return result.affectedRows > 0;
-}
-
-function checkHandle(handle: string): void {
-  if (!handlePattern.test(handle)) {
-    throw new ExaiError('invalid_argument', `User handle ${JSON.stringify(handle)} is not valid: use lower-case letters, digits, '.', '_' or '-', such as "alice".`);
-  }
 }
 
 /** Creates a user; an existing handle is an error. Audited in the same transaction. */

@@ -1,9 +1,9 @@
 /** `exai audit …`: read the audit log and check that nobody has edited it. */
 import type { Command } from 'commander';
-import { ExaiError } from '../../errors.js';
 import { runAdmin } from '../data-access.js';
 import type { CliContext } from '../context.js';
 import { printData, table } from '../output.js';
+import { limitOption } from '../options.js';
 import { cliActor } from './admin-actor.js';
 
 export function registerAudit(program: Command, context: CliContext): void {
@@ -12,11 +12,7 @@ export function registerAudit(program: Command, context: CliContext): void {
   audit
     .command('list')
     .description('the latest entries, newest first')
-    .option('--limit <n>', 'how many (1-10000)', (text: string) => {
-      const n = Number(text);
-      if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new ExaiError('invalid_argument', `--limit must be a whole number from 1 to 10000 (got ${JSON.stringify(text)}).`);
-      return n;
-    })
+    .option('--limit <n>', 'how many (1-10000)', limitOption(10_000))
     .option('--action <name>', 'only this action or family, such as auth or key.create')
     .option('--json', 'print JSON')
     .action(async (options: { limit?: number; action?: string; json?: boolean }) => {

@@ -1,6 +1,6 @@
 /** `exai keys …`: API keys for HTTP clients. A new key is printed once and never stored. */
 import type { Command } from 'commander';
-import type { ApiKeyInfo } from '../../auth/api-keys.js';
+import { maxKeyDurationMs, type ApiKeyInfo } from '../../auth/api-keys.js';
 import { parseScopes } from '../../auth/scopes.js';
 import { parseDuration } from '../../config.js';
 import { ExaiError } from '../../errors.js';
@@ -8,9 +8,6 @@ import { runAdmin } from '../data-access.js';
 import type { CliContext } from '../context.js';
 import { printData, table } from '../output.js';
 import { cliActor } from './admin-actor.js';
-
-/** Longest lifetime or grace a key may be given: 100 years, well inside what Postgres stores. */
-const maxKeyDurationMs = 100 * 365 * 86_400_000;
 
 function durationOption(name: string, allowZero: boolean) {
   return (text: string): number => {

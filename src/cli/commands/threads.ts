@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
-import { ExaiError } from '../../errors.js';
 import type { ThreadStatus } from '../../conversations/types.js';
 import { withDataAccess, type ListOptions } from '../data-access.js';
 import { printData, table } from '../output.js';
+import { limitOption } from '../options.js';
 import type { CliContext } from '../context.js';
 
-function parseLimit(text: string): number {
-  const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-    throw new ExaiError('invalid_argument', `--limit must be a whole number from 1 to 200 (got ${JSON.stringify(text)}).`);
-  }
-  return limit;
-}
 
 export function registerThreads(program: Command, context: CliContext): void {
   const threads = program.command('threads').description('list and show conversation threads');
@@ -20,7 +13,7 @@ export function registerThreads(program: Command, context: CliContext): void {
     .command('list')
     .description('list threads, most recently updated first')
     .option('--user <handle>', 'whose threads (default: EXAI_USER)')
-    .option('--limit <n>', 'how many', parseLimit)
+    .option('--limit <n>', 'how many', limitOption(200))
     .option('--before <cursor>', 'the next page, from a previous nextCursor')
     .option('--status <status>', 'active or archived')
     .option('--json', 'print JSON')
