@@ -1,3 +1,5 @@
+import { DatabaseMetricsSink } from '../../src/metrics/metrics-store.js';
+import { rollUpPending } from '../../src/metrics/rollups.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asService, asUser } from '../../src/db/session.js';
 import { ensureUser } from '../../src/users/users.js';
@@ -5,7 +7,16 @@ import { createApiKey } from '../../src/auth/api-keys.js';
 import { storageBackends, type TestDatabase } from '../support/backends.js';
 
 /** Tables that hold user data, with the column their policies check. */
-const userTables = { users: 'id', conversations: 'owner_id', messages: 'owner_id', api_keys: 'user_id', audit_log: 'actor_id' } as const;
+const userTables = {
+  users: 'id',
+  conversations: 'owner_id',
+  messages: 'owner_id',
+  api_keys: 'user_id',
+  audit_log: 'actor_id',
+  performance_metrics: 'user_id',
+  performance_hourly: 'user_id',
+  performance_daily: 'user_id',
+} as const;
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(
@@ -37,6 +48,15 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
     });
     // A key and the audit row its creation writes: alice's rows in the two security tables.
     await createApiKey(database.db, { userId: alice, scopes: ['tools:call'] }, { userId: alice, label: 'alice', source: 'test' });
+    // A recorded call of alice's, raw and rolled up.
+    await new DatabaseMetricsSink(database.db).write([
+      {
+        kind: 'provider', at: new Date(), tool: 'chat', model: 'glm-4.6', provider: 'glm', paramHash: '0123456789abcdef',
+        durationMs: 120, timeToFirstTokenMs: 30, inputTokens: 10, outputTokens: 5, costUsd: 0.001, outcome: 'ok',
+        errorClass: null, userId: alice, apiKeyId: null, conversationId: aliceThread,
+      },
+    ]);
+    await rollUpPending(database.db);
   });
 
   afterAll(async () => {
@@ -56,6 +76,21 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
       tx.query("SELECT id FROM exai.messages WHERE content_tsv @@ to_tsquery('simple', 'private')"),
     );
     expect(search.rows).toEqual([]);
+  });
+
+  it('lets users neither write metrics nor reach a metrics partition directly', async () => {
+    expect(
+      await refusal(
+        asUser(database.db, bob, (tx) =>
+          tx.query("INSERT INTO exai.performance_metrics (at, kind, param_hash, duration_ms, outcome, user_id) VALUES (now(), 'tool', '0123456789abcdef', 1, 'ok', $1)", [bob]),
+        ),
+      ),
+    ).toMatch(/permission denied/);
+    const partition = await database.db.query<{ name: string }>(
+      "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'exai.performance_metrics'::regclass LIMIT 1",
+    );
+    expect(partition.rows).toHaveLength(1);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query(`SELECT * FROM exai.${partition.rows[0]!.name}`)))).toMatch(/permission denied/);
   });
 
   it('refuses inserts and updates for another owner', async () => {
@@ -153,7 +188,7 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
       SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
              (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'exai' AND p.tablename = c.relname) AS policies
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = 'exai' AND c.relkind IN ('r', 'p')
+       WHERE n.nspname = 'exai' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
        ORDER BY c.relname`);
     expect(tables.rows.length).toBeGreaterThanOrEqual(6);
     for (const row of tables.rows) {

@@ -1,0 +1,128 @@
+/**
+ * The roll-up jobs. An hour is rebuilt from its raw calls, a day by merging
+ * its hourly rows; each rebuild replaces the bucket's rows in one transaction
+ * and clears the bucket's stale mark, so a rebuild is idempotent, may run
+ * again over any window, and picks up calls that arrived late (their flush
+ * marked the hour stale again). The stale mark is locked while a bucket is
+ * rebuilt: a second instance skips it, and a flush into that hour waits and
+ * then marks it again.
+ */
+import type { Database, Queryable } from '../db/types.js';
+import { asService } from '../db/session.js';
+import { hourMs } from './buckets.js';
+import { addInto, groupColumns, insertRollupSql, rawAggregatesSql, rollupColumns, toRollupRow, type RollupRow } from './rollup-rows.js';
+
+const groupList = groupColumns.join(', ');
+
+export interface RollupResult {
+  hours: number;
+  days: number;
+}
+
+async function lockMark(tx: Queryable, level: 'hour' | 'day', bucket: Date): Promise<boolean> {
+  const locked = await tx.query(
+    'SELECT 1 FROM exai.rollup_pending WHERE level = $1 AND bucket = $2 FOR UPDATE SKIP LOCKED',
+    [level, bucket],
+  );
+  return locked.rows.length > 0;
+}
+
+async function pendingBuckets(db: Database, level: 'hour' | 'day', before: Date | undefined, limit: number): Promise<Date[]> {
+  const rows = await asService(db, (tx) =>
+    tx.query<{ bucket: Date }>(
+      `SELECT bucket FROM exai.rollup_pending WHERE level = $1 AND ($2::timestamptz IS NULL OR bucket < $2) ORDER BY bucket LIMIT $3`,
+      [level, before ?? null, limit],
+    ),
+  );
+  return rows.rows.map((row) => new Date(row.bucket));
+}
+
+/** Rebuilds one hour from raw calls; false when another instance holds it or nothing was stale. */
+export async function rollUpHour(db: Database, hour: Date): Promise<boolean> {
+  return asService(db, async (tx) => {
+    if (!(await lockMark(tx, 'hour', hour))) return false;
+    // Once retention dropped an hour's raw calls, its hourly rows are all that is left: keep them.
+    const partition = await tx.query<{ kept: boolean }>(
+      `SELECT to_regclass('exai.performance_metrics_p' || to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL AS kept`,
+      [hour],
+    );
+    if (partition.rows[0]?.kept === true) {
+      const raw = await tx.query(
+        `SELECT $1::timestamptz AS bucket, ${groupList}, ${rawAggregatesSql}, array_agg(duration_ms) AS durations
+           FROM exai.performance_metrics
+          WHERE at >= $1 AND at < $1::timestamptz + interval '1 hour'
+          GROUP BY ${groupList}`,
+        [hour],
+      );
+      await tx.query('DELETE FROM exai.performance_hourly WHERE bucket = $1', [hour]);
+      const rows = raw.rows.map(toRollupRow);
+      if (rows.length > 0) await tx.query(insertRollupSql('performance_hourly'), rollupColumns(rows));
+      await tx.query(
+        `INSERT INTO exai.rollup_pending (level, bucket) VALUES ('day', date_trunc('day', $1::timestamptz, 'UTC'))
+         ON CONFLICT (level, bucket) DO UPDATE SET version = nextval('exai.rollup_version_seq')`,
+        [hour],
+      );
+    }
+    await tx.query(`DELETE FROM exai.rollup_pending WHERE level = 'hour' AND bucket = $1`, [hour]);
+    return true;
+  });
+}
+
+/** Rebuilds one day by merging its hourly sketches. */
+export async function rollUpDay(db: Database, day: Date): Promise<boolean> {
+  return asService(db, async (tx) => {
+    if (!(await lockMark(tx, 'day', day))) return false;
+    const hourly = await tx.query(
+      `SELECT * FROM exai.performance_hourly WHERE bucket >= $1 AND bucket < $1::timestamptz + interval '1 day'`,
+      [day],
+    );
+    const groups = new Map<string, RollupRow>();
+    for (const source of hourly.rows) {
+      const row = toRollupRow(source);
+      const key = JSON.stringify(groupColumns.map((column) => row[column]));
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, { ...row, bucket: day });
+      else addInto(group, row);
+    }
+    await tx.query('DELETE FROM exai.performance_daily WHERE bucket = $1', [day]);
+    if (groups.size > 0) await tx.query(insertRollupSql('performance_daily'), rollupColumns([...groups.values()]));
+    await tx.query(`DELETE FROM exai.rollup_pending WHERE level = 'day' AND bucket = $1`, [day]);
+    return true;
+  });
+}
+
+/** Rebuilds every stale hour, then every stale day (optionally only buckets before `before`). */
+export async function rollUpPending(db: Database, options: { before?: Date } = {}): Promise<RollupResult> {
+  const result = { hours: 0, days: 0 };
+  for (;;) {
+    const hours = await pendingBuckets(db, 'hour', options.before, 200);
+    let done = 0;
+    for (const hour of hours) if (await rollUpHour(db, hour)) done += 1;
+    result.hours += done;
+    if (hours.length < 200 || done === 0) break;
+  }
+  for (;;) {
+    const days = await pendingBuckets(db, 'day', options.before, 200);
+    let done = 0;
+    for (const day of days) if (await rollUpDay(db, day)) done += 1;
+    result.days += done;
+    if (days.length < 200 || done === 0) break;
+  }
+  return result;
+}
+
+/** Marks every hour in [from, to) stale, so the next roll-up rebuilds the window. */
+export async function markWindowStale(db: Database, from: Date, to: Date): Promise<number> {
+  const first = Math.floor(from.getTime() / hourMs) * hourMs;
+  const hours: Date[] = [];
+  for (let at = first; at < to.getTime(); at += hourMs) hours.push(new Date(at));
+  if (hours.length === 0) return 0;
+  await asService(db, (tx) =>
+    tx.query(
+      `INSERT INTO exai.rollup_pending (level, bucket) SELECT 'hour', unnest($1::timestamptz[])
+       ON CONFLICT (level, bucket) DO UPDATE SET version = nextval('exai.rollup_version_seq')`,
+      [hours],
+    ),
+  );
+  return hours.length;
+}

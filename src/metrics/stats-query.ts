@@ -1,0 +1,192 @@
+/**
+ * Answers questions over any time range from the cheapest correct source:
+ * daily rows for settled days, hourly rows for settled hours, and raw calls
+ * for the hours whose roll-up is stale, so an answer includes calls flushed a
+ * second ago. Groups are combined by adding counts and merging sketches.
+ * Runs as the user (row-level security shows only their calls) unless the
+ * caller may see everyone's.
+ */
+import type { Database, Queryable } from '../db/types.js';
+import { asService, asUser } from '../db/session.js';
+import { dayMs, hourMs } from './buckets.js';
+import { groupColumns, rawAggregatesSql } from './rollup-rows.js';
+import { DurationSketch } from './sketch.js';
+
+export type Resolution = 'hour' | 'day';
+export const groupKeys = ['tool', 'model', 'provider', 'kind', 'param_hash', 'user_id', 'api_key_id'] as const;
+export type GroupKey = (typeof groupKeys)[number];
+
+export interface StatsFilter {
+  kind?: 'tool' | 'provider';
+  tool?: string;
+  model?: string;
+  provider?: string;
+  userId?: string;
+}
+
+export interface StatsQuery {
+  from: Date;
+  to: Date;
+  resolution: Resolution;
+  /** One row per bucket and group (a trend), or one per group over the whole range. */
+  bucketed: boolean;
+  groupBy: readonly GroupKey[];
+  filter?: StatsFilter;
+}
+
+/** Whose numbers: one user's (through row-level security) or everyone's (admin). */
+export interface StatsScope {
+  db: Database;
+  userId: string;
+  everyone: boolean;
+}
+
+export interface StatsRow {
+  bucket?: string;
+  tool?: string | null;
+  model?: string | null;
+  provider?: string | null;
+  kind?: string;
+  param_hash?: string;
+  user_id?: string | null;
+  api_key_id?: string | null;
+  call_count: number;
+  error_count: number;
+  error_rate: number;
+  avg_ms: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  avg_ttft_ms: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+const rollupSelect = `${groupColumns.join(', ')}, call_count::float8, error_count::float8, duration_sum_ms, min_ms, max_ms,
+  ttft_count::float8, ttft_sum_ms, input_tokens::float8, output_tokens::float8, cost_usd, p50_ms, p95_ms, p99_ms, sketch, NULL::float8[] AS durations`;
+const rawSelect = `${groupColumns.map((column) => `m.${column}`).join(', ')}, ${rawAggregatesSql},
+  NULL::float8 AS p50_ms, NULL::float8 AS p95_ms, NULL::float8 AS p99_ms, NULL::bytea AS sketch, array_agg(m.duration_ms) AS durations`;
+
+function filterSql(filter: StatsFilter, params: unknown[], alias = ''): string {
+  const clauses: string[] = [];
+  const add = (column: string, value: unknown) => {
+    params.push(value);
+    clauses.push(`${alias}${column} = $${params.length}`);
+  };
+  if (filter.kind !== undefined) add('kind', filter.kind);
+  if (filter.tool !== undefined) add('tool', filter.tool);
+  if (filter.model !== undefined) add('model', filter.model);
+  if (filter.provider !== undefined) add('provider', filter.provider);
+  if (filter.userId !== undefined) add('user_id', filter.userId);
+  return clauses.map((clause) => ` AND ${clause}`).join('');
+}
+
+export function alignRange(from: Date, to: Date, resolution: Resolution): { from: Date; to: Date } {
+  const step = resolution === 'hour' ? hourMs : dayMs;
+  return { from: new Date(Math.floor(from.getTime() / step) * step), to: new Date(Math.ceil(to.getTime() / step) * step) };
+}
+
+function sourceSql(query: StatsQuery, params: unknown[]): string {
+  const filter = query.filter ?? {};
+  const bucketOf = (column: string) => `date_trunc('${query.resolution}', ${column}, 'UTC')`;
+  const marks = `WITH marks AS (
+      SELECT level, bucket FROM exai.rollup_pending WHERE bucket >= $1::timestamptz - interval '1 day' AND bucket < $2
+    ), dirty_days AS (
+      SELECT DISTINCT date_trunc('day', bucket, 'UTC') AS d FROM marks
+    ), dirty_hours AS (
+      SELECT bucket AS h FROM marks WHERE level = 'hour' AND bucket >= $1
+    )`;
+  const hourly = (extra: string) =>
+    `SELECT ${bucketOf('bucket')} AS bucket, ${rollupSelect} FROM exai.performance_hourly
+      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT h FROM dirty_hours)${extra}${filterSql(filter, params)}`;
+  const raw = `SELECT ${bucketOf('dh.h')} AS bucket, ${rawSelect}
+      FROM dirty_hours dh JOIN exai.performance_metrics m ON m.at >= dh.h AND m.at < dh.h + interval '1 hour'
+     WHERE true${filterSql(filter, params, 'm.')}
+     GROUP BY 1, ${groupColumns.map((column) => `m.${column}`).join(', ')}`;
+  if (query.resolution === 'hour') return `${marks} ${hourly('')} UNION ALL ${raw}`;
+  const daily = `SELECT bucket, ${rollupSelect} FROM exai.performance_daily
+      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT d FROM dirty_days)${filterSql(filter, params)}`;
+  return `${marks} ${daily} UNION ALL ${hourly(` AND date_trunc('day', bucket, 'UTC') IN (SELECT d FROM dirty_days)`)} UNION ALL ${raw}`;
+}
+
+interface Accumulator {
+  key: Record<string, unknown>;
+  rows: Record<string, unknown>[];
+}
+
+function summarize(group: Accumulator): StatsRow {
+  let calls = 0;
+  let errors = 0;
+  let durationSum = 0;
+  let max = 0;
+  let ttftCount = 0;
+  let ttftSum = 0;
+  let input = 0;
+  let output = 0;
+  let cost = 0;
+  for (const row of group.rows) {
+    calls += Number(row.call_count);
+    errors += Number(row.error_count);
+    durationSum += Number(row.duration_sum_ms);
+    max = Math.max(max, Number(row.max_ms));
+    ttftCount += Number(row.ttft_count);
+    ttftSum += Number(row.ttft_sum_ms);
+    input += Number(row.input_tokens);
+    output += Number(row.output_tokens);
+    cost += Number(row.cost_usd);
+  }
+  let percentiles: [number, number, number];
+  const only = group.rows.length === 1 ? group.rows[0] : undefined;
+  if (only !== undefined && only.p50_ms !== null && only.p50_ms !== undefined) {
+    // One stored roll-up row already carries its percentiles: no sketch to decode.
+    percentiles = [Number(only.p50_ms), Number(only.p95_ms), Number(only.p99_ms)];
+  } else {
+    const merged = DurationSketch.empty();
+    for (const row of group.rows) {
+      if (row.sketch !== null && row.sketch !== undefined) merged.merge(DurationSketch.decode(row.sketch as Uint8Array));
+      else for (const value of (row.durations as number[] | null) ?? []) merged.add(Number(value));
+    }
+    percentiles = [merged.quantile(0.5), merged.quantile(0.95), merged.quantile(0.99)];
+  }
+  return {
+    ...(group.key as Partial<StatsRow>),
+    call_count: calls,
+    error_count: errors,
+    error_rate: calls === 0 ? 0 : errors / calls,
+    avg_ms: calls === 0 ? 0 : durationSum / calls,
+    p50_ms: percentiles[0],
+    p95_ms: percentiles[1],
+    p99_ms: percentiles[2],
+    max_ms: max,
+    avg_ttft_ms: ttftCount === 0 ? null : ttftSum / ttftCount,
+    input_tokens: input,
+    output_tokens: output,
+    cost_usd: cost,
+  };
+}
+
+function read<T>(scope: StatsScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return scope.everyone ? asService(scope.db, fn) : asUser(scope.db, scope.userId, fn);
+}
+
+/** Rows ordered by bucket (when bucketed), then by call count, most first. */
+export async function queryStats(scope: StatsScope, query: StatsQuery): Promise<StatsRow[]> {
+  const range = alignRange(query.from, query.to, query.resolution);
+  const params: unknown[] = [range.from, range.to];
+  const sql = sourceSql(query, params);
+  const result = await read(scope, (tx) => tx.query(sql, params));
+  const groups = new Map<string, Accumulator>();
+  for (const row of result.rows) {
+    const key: Record<string, unknown> = {};
+    if (query.bucketed) key.bucket = new Date(row.bucket as string | Date).toISOString();
+    for (const column of query.groupBy) key[column] = row[column] ?? null;
+    const id = JSON.stringify(key);
+    let group = groups.get(id);
+    if (group === undefined) groups.set(id, (group = { key, rows: [] }));
+    group.rows.push(row);
+  }
+  const rows = [...groups.values()].map(summarize);
+  return rows.sort((a, b) => (a.bucket ?? '').localeCompare(b.bucket ?? '') || b.call_count - a.call_count);
+}
