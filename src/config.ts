@@ -6,6 +6,7 @@
  * `<NAME>_FILE` variant. A bad value stops start-up with a message that names
  * the variable, says what was wrong and gives an example of a good value.
  */
+import { alertRulesFromText, type AlertRule } from './metrics/alert-rules.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -85,6 +86,10 @@ export interface Config {
   };
   /** Default limits per key (or per user, for tokens and local use); 0 means unlimited. */
   rateLimits: { requestsPerMinute: number; tokensPerMinute: number; concurrentCalls: number };
+  metrics: {
+    /** Alert rules the alerts job evaluates every minute (EXAI_ALERT_RULES). */
+    alertRules: AlertRule[];
+  };
   logLevel: LogLevel;
   /** Handle of the user that stdio and local mode act as. */
   localUser: string;
@@ -325,6 +330,7 @@ const specs = {
   KIMI_BASE_URL: spec(httpUrl, 'https://api.moonshot.ai/v1', 'https://api.moonshot.ai/v1'),
   GLM_API_KEY: spec(z.string().min(1, 'must not be empty'), 'your-z.ai-key'),
   GLM_BASE_URL: spec(httpUrl, 'https://api.z.ai/api/paas/v4', 'https://api.z.ai/api/paas/v4'),
+  EXAI_ALERT_RULES: spec(alertRulesFromText, '[{"name":"kimi-slow","metric":"p95_ms","above":20000,"window":"15m","model":"kimi-k2-0905-preview"}]', '[]'),
   OPENAI_COMPAT_BASE_URL: spec(httpUrl, 'http://127.0.0.1:11434/v1'),
   OPENAI_COMPAT_API_KEY: spec(z.string().min(1, 'must not be empty'), 'ollama'),
   OPENAI_COMPAT_MODELS: spec(
@@ -479,6 +485,7 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       tokensPerMinute: value.EXAI_RATE_TOKENS_PER_MINUTE,
       concurrentCalls: value.EXAI_RATE_CONCURRENT_CALLS,
     },
+    metrics: { alertRules: value.EXAI_ALERT_RULES },
     logLevel: value.EXAI_LOG_LEVEL,
     localUser: value.EXAI_USER,
     providers: {

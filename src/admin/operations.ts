@@ -10,7 +10,12 @@ import { allScopes, defaultUserScopes, type Scope } from '../auth/scopes.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/types.js';
 import { ExaiError } from '../errors.js';
+import { queueNamePattern } from '../jobs/schema.js';
+import { listJobs, retryJob } from '../jobs/list-jobs.js';
+import { jobStates } from '../jobs/types.js';
+import { isUuid } from '../db/session.js';
 import { createUser, deleteUser, findUserByHandle, listUsers } from '../users/users.js';
+import { statsOperations } from './stats-operations.js';
 
 export interface AdminContext {
   db: Database;
@@ -75,6 +80,14 @@ export const adminOperations = {
     listAudit(context.db, input),
   ),
   'audit.verify': operation(z.object({}), (context) => verifyAudit(context.db)),
+  // Background jobs: pg-boss's tables, read and changed as the database's owner (they hold no user data).
+  'jobs.list': operation(
+    z.object({ state: z.enum(jobStates).optional(), queue: z.string().regex(queueNamePattern).optional(), limit: z.number().int().min(1).max(10_000).optional() }),
+    (context, input) => listJobs(context.db, input),
+  ),
+  'jobs.retry': operation(z.object({ id: z.string().refine(isUuid, 'must be a job id (a uuid)') }), (context, input) => retryJob(context.db, input.id, context.actor)),
+  // Performance, usage and alert events as the operator sees them: everyone's, or one user's.
+  ...statsOperations,
 };
 
 export type AdminOperationName = keyof typeof adminOperations;

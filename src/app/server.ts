@@ -56,7 +56,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let services: Services | undefined;
   let app: FastifyInstance | undefined;
   try {
-    services = await createServices(config, logger, { migrate: true });
+    services = await createServices(config, logger, { migrate: true, jobs: true });
     // The local owner API: how CLI commands on this EXAI_HOME reach the server.
     const ownerToken = newOwnerToken();
     app = await buildHttpApp(services, { ownerToken });

@@ -4,6 +4,8 @@
  */
 import { openCache } from '../cache/open.js';
 import type { Cache } from '../cache/types.js';
+import { CountingCache } from '../cache/counting.js';
+import { PrometheusMetrics } from '../metrics/prometheus.js';
 import type { Config } from '../config.js';
 import { ConversationStore } from '../conversations/store.js';
 import { migrate, migrationStatus } from '../db/migrate.js';
@@ -17,6 +19,13 @@ import { startPgliteMaintenance } from '../db/pglite-maintenance.js';
 import { MemoryCallRecorder } from '../providers/call-recorder.js';
 import { ProviderRouter } from '../providers/router.js';
 import { RateLimits } from '../limits/rate-limits.js';
+import { MetricsRecorder } from '../metrics/recorder.js';
+import { metricsJobs } from '../metrics/metrics-jobs.js';
+import { startJobRunner } from '../jobs/job-runner.js';
+import type { JobRunner } from '../jobs/types.js';
+import { DatabaseMetricsSink } from '../metrics/metrics-store.js';
+import { CallMetrics } from '../metrics/call-metrics.js';
+import { ModelRegistry } from '../providers/registry.js';
 
 export interface Services {
   config: Config;
@@ -28,8 +37,19 @@ export interface Services {
   router: ProviderRouter;
   /** Requests, tokens and calls in flight per key or user, and per provider; shared through Redis. */
   limits: RateLimits;
-  /** The latest provider calls, until the metrics work stores them. */
+  /** The latest provider calls, in memory, for listmodels. */
   calls: MemoryCallRecorder;
+  /** Buffers every tool and provider call and writes them to the metrics tables. */
+  recorder: MetricsRecorder;
+  /** Makes metric events of tool calls and the provider calls within them. */
+  callMetrics: CallMetrics;
+  /**
+   * Prometheus metrics for GET /metrics, fed by `recorder`. Connect the job queues' depths with
+   * `prometheus.setQueueDepthSource(async () => ({ [queue]: depth }))`.
+   */
+  prometheus: PrometheusMetrics;
+  /** The durable job runner, when this process runs jobs. */
+  jobs: JobRunner | undefined;
   /** The user that local mode and stdio act as (EXAI_USER). */
   localUser: User;
   /** The id of the user with this handle; the local user when none is named. */
@@ -42,12 +62,16 @@ export interface Services {
 export interface CreateServicesOptions {
   /** Apply pending migrations before anything else (serve and stdio do). */
   migrate: boolean;
+  /** Run background jobs (roll-ups, retention, alerts) in this process; serving processes do, CLI commands do not. */
+  jobs?: boolean;
 }
 
 export async function createServices(config: Config, logger: Logger, options: CreateServicesOptions): Promise<Services> {
   const db = await openDatabase(config, logger);
   let cache: Cache | undefined;
   let limits: RateLimits | undefined;
+  let openRecorder: MetricsRecorder | undefined;
+  let openJobs: JobRunner | undefined;
   try {
     await db.ping();
     if (options.migrate) {
@@ -61,7 +85,9 @@ export async function createServices(config: Config, logger: Logger, options: Cr
         );
       }
     }
-    cache = await openCache(config, logger);
+    // Counts hits and misses for exai_cache_hits_total / exai_cache_misses_total.
+    const countingCache = new CountingCache(await openCache(config, logger));
+    cache = countingCache;
     const localUser = await ensureUser(db, config.localUser);
     const conversations = new ConversationStore(
       db,
@@ -88,10 +114,31 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     });
     const openLimits = limits;
     const calls = new MemoryCallRecorder();
-    const router = ProviderRouter.fromConfig(config, calls, async (provider) => {
+    const recorder = new MetricsRecorder({ sink: new DatabaseMetricsSink(db), logger });
+    openRecorder = recorder;
+    // Prices come from the same registry the router is built from.
+    const prices = ModelRegistry.fromConfig(config);
+    const callMetrics = new CallMetrics(recorder, (model, input, output) => {
+      const info = prices.find(model);
+      return info === undefined ? null : ModelRegistry.cost(info, input, output);
+    }, calls);
+    const router = ProviderRouter.fromConfig(config, callMetrics, async (provider) => {
       const permit = await openLimits.admitProvider(provider, config.providers.maxConcurrent);
       return () => permit.release();
     });
+    const prometheus = new PrometheusMetrics({
+      logger,
+      models: router.registry.models.map((model) => model.name),
+      recorder,
+      cache: countingCache,
+    });
+    recorder.onEvent((event) => prometheus.observe(event));
+    // Last: a job may start the moment the runner does, and everything it uses exists by now.
+    const jobs = options.jobs === true
+      ? await startJobRunner({ db, logger, definitions: metricsJobs({ db, logger, alertRules: config.metrics.alertRules }) })
+      : undefined;
+    openJobs = jobs;
+    if (jobs !== undefined) prometheus.setQueueDepthSource(() => jobs.queueDepth());
     return {
       config,
       logger,
@@ -101,6 +148,10 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       router,
       limits: openLimits,
       calls,
+      recorder,
+      callMetrics,
+      prometheus,
+      jobs,
       localUser,
       async userIdFor(handle) {
         if (handle === undefined || handle === localUser.handle) return localUser.id;
@@ -111,6 +162,9 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       startedAt,
       health: () => checkHealth(db, openCacheRef, startedAt),
       async close() {
+        // Jobs first (they finish or give up their current run), then the last calls are written.
+        await jobs?.stop();
+        await recorder.close();
         await maintenance?.stop();
         await openLimits.close();
         await openCacheRef.close();
@@ -118,6 +172,8 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       },
     };
   } catch (error) {
+    await openJobs?.stop().catch(() => undefined);
+    await openRecorder?.close().catch(() => undefined);
     await limits?.close();
     await cache?.close();
     await db.close().catch(() => undefined);

@@ -13,6 +13,8 @@ import { registerVersion } from './commands/version.js';
 import { registerUsers } from './commands/users.js';
 import { registerKeys } from './commands/keys.js';
 import { registerAudit } from './commands/audit.js';
+import { registerJobs } from './commands/jobs.js';
+import { registerStats } from './commands/stats.js';
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
@@ -31,15 +33,18 @@ export async function main(argv: string[], env: Record<string, string | undefine
   registerUsers(program, context);
   registerKeys(program, context);
   registerAudit(program, context);
+  registerJobs(program, context);
+  registerStats(program, context);
   registerVersion(program);
   try {
     await program.parseAsync(argv);
     return context.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+    // Usage errors (an unknown option, a bad value, a bad configuration) exit 2; failures exit 1.
+    if (error instanceof CommanderError) return error.exitCode === 1 ? 2 : error.exitCode;
     if (isExaiError(error)) {
       process.stderr.write(`exai: ${error.message}\n`);
-      return error.code === 'invalid_config' ? 2 : 1;
+      return error.code === 'invalid_config' || error.code === 'invalid_argument' ? 2 : 1;
     }
     process.stderr.write(`exai: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

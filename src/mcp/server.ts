@@ -17,6 +17,7 @@ import { hasScope, limitSubject, type Principal } from '../auth/principal.js';
 import type { Scope } from '../auth/scopes.js';
 import type { CallPermit } from '../limits/types.js';
 import type { Config } from '../config.js';
+import type { ToolCallEnd, ToolCallMetrics, ToolCallStart } from '../metrics/call-metrics.js';
 
 /** Slow models keep clients waiting; a progress note after this much silence keeps them from giving up. */
 const progressIntervalMs = 5_000;
@@ -59,6 +60,49 @@ function missingScopes(principal: Principal, tool: ToolDefinition): Scope[] {
   return ['tools:call' as Scope, ...(tool.scopes ?? defaultToolScopes)].filter((scope) => !hasScope(principal, scope));
 }
 
+
+/** The arguments that change how a tool's model performs (see performanceParamHash). */
+function performanceArgs(args: Record<string, unknown>): ToolCallStart['params'] {
+  return {
+    model: typeof args.model === 'string' ? args.model : null,
+    temperature: typeof args.temperature === 'number' ? args.temperature : null,
+    thinking: typeof args.thinking_mode === 'string' ? args.thinking_mode : null,
+    webSearch: args.use_websearch === true,
+    maxTokens: null,
+  };
+}
+
+function conversationOf(result: CallToolResult | undefined, args: Record<string, unknown>): string | null {
+  const fromResult = result?.structuredContent?.continuation_id;
+  if (typeof fromResult === 'string') return fromResult;
+  return typeof args.continuation_id === 'string' ? args.continuation_id : null;
+}
+
+function errorClassOf(error: unknown): string {
+  return isExaiError(error) ? error.code : 'internal';
+}
+
+function resultEnd(result: CallToolResult, args: Record<string, unknown>, signal: AbortSignal): ToolCallEnd {
+  const code = result.structuredContent?.error;
+  return {
+    outcome: signal.aborted ? 'cancelled' : result.isError === true ? 'error' : 'ok',
+    errorClass: result.isError === true ? (typeof code === 'string' ? code : 'tool_error') : null,
+    conversationId: conversationOf(result, args),
+  };
+}
+
+function errorEnd(error: unknown, args: Record<string, unknown>, signal: AbortSignal): ToolCallEnd {
+  const code = errorClassOf(error);
+  const outcome = signal.aborted || code === 'cancelled' ? 'cancelled' : code === 'timeout' ? 'timeout' : 'error';
+  return { outcome, errorClass: code, conversationId: conversationOf(undefined, args) };
+}
+
+/** A call refused before it ran (scope, rate limit): measured, then answered with the error. */
+function finishRefused(measured: ToolCallMetrics, error: unknown): CallToolResult {
+  measured.finish({ outcome: 'error', errorClass: errorClassOf(error), conversationId: null });
+  return errorResult(error);
+}
+
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** The credential of this request when the transport carries one (HTTP), else the session's. */
@@ -84,21 +128,33 @@ function register(server: McpServer, services: Services, sessionPrincipal: Princ
         void extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
       };
       const principal = requestPrincipal(extra, sessionPrincipal);
+      // Every call is measured, refused ones included: a refusal is an outcome users want to see.
+      const measured = services.callMetrics.startToolCall({
+        tool: tool.name,
+        userId,
+        apiKeyId: principal.keyId ?? null,
+        params: performanceArgs(args),
+      });
       const missing = missingScopes(principal, tool);
-      if (missing.length > 0) return errorResult(missingScopeError(tool, principal, missing));
+      if (missing.length > 0) return finishRefused(measured, missingScopeError(tool, principal, missing));
       let permit: CallPermit;
       try {
         // Before anything reaches a provider: over a limit, the call ends here.
         permit = await services.limits.admit(limitSubject(principal), { ...services.config.rateLimits, ...principal.limits });
       } catch (error) {
-        return errorResult(error);
+        return finishRefused(measured, error);
       }
       // Started only now: every path from here on passes the finally that stops it.
       const heartbeat = setInterval(() => {
         if (Date.now() - lastNote >= progressIntervalMs) note('waiting for the model');
       }, progressCheckMs);
       let tokens = 0;
-      const router = services.router.forCaller({ userId, onTokens: (count) => void (tokens += count) });
+      const router = services.router.forCaller({
+        userId,
+        ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
+        onTokens: (count) => void (tokens += count),
+        recorder: measured,
+      });
       const context: ToolContext = {
         services: { ...services, router, config: configFor(services.config, principal) },
         userId,
@@ -111,12 +167,17 @@ function register(server: McpServer, services: Services, sessionPrincipal: Princ
           if (Date.now() - lastNote >= 1_000) note('the model is answering');
         },
       };
+      let end: ToolCallEnd = { outcome: 'error', errorClass: 'internal', conversationId: null };
       try {
-        return await tool.run(args, context);
+        const result = await tool.run(args, context);
+        end = resultEnd(result, args, extra.signal);
+        return result;
       } catch (error) {
         if (!isExaiError(error)) services.logger.error({ err: error, tool: tool.name }, 'tool failed');
+        end = errorEnd(error, args, extra.signal);
         return errorResult(error);
       } finally {
+        measured.finish(end);
         clearInterval(heartbeat);
         await permit.chargeTokens(tokens).catch(() => undefined);
         await permit.release().catch(() => undefined);

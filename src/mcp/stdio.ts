@@ -33,7 +33,7 @@ function stdinClosed(): Promise<void> {
 }
 
 async function serveDirectly(config: Config, logger: Logger): Promise<void> {
-  const services = await createServices(config, logger, { migrate: true });
+  const services = await createServices(config, logger, { migrate: true, jobs: true });
   const server = createMcpServer(services, localPrincipal(services.localUser));
   await server.connect(new StdioServerTransport());
   await stdinClosed();

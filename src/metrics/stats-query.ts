@@ -39,6 +39,8 @@ export interface StatsScope {
   db: Database;
   userId: string;
   everyone: boolean;
+  /** With `everyone`: only this user's calls (an operator asking about one user). */
+  onlyUserId?: string;
 }
 
 export interface StatsRow {
@@ -175,7 +177,8 @@ function read<T>(scope: StatsScope, fn: (tx: Queryable) => Promise<T>): Promise<
 export async function queryStats(scope: StatsScope, query: StatsQuery): Promise<StatsRow[]> {
   const range = alignRange(query.from, query.to, query.resolution);
   const params: unknown[] = [range.from, range.to];
-  const sql = sourceSql(query, params);
+  const filter = scope.onlyUserId === undefined ? query.filter : { ...query.filter, userId: scope.onlyUserId };
+  const sql = sourceSql({ ...query, ...(filter === undefined ? {} : { filter }) }, params);
   const result = await read(scope, (tx) => tx.query(sql, params));
   const groups = new Map<string, Accumulator>();
   for (const row of result.rows) {

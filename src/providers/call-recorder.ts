@@ -1,7 +1,9 @@
 /**
- * One record per provider call. The metrics work stores them durably; until
- * then the recorder keeps the latest in memory, bounded, for inspection.
+ * One record per provider call. The metrics recorder stores them durably;
+ * MemoryCallRecorder keeps the latest in memory, bounded, for listmodels.
  */
+import type { PerformanceParams } from '../metrics/param-hash.js';
+
 export type CallOutcome = 'ok' | 'error' | 'timeout' | 'cancelled';
 
 export interface CallRecord {
@@ -19,6 +21,10 @@ export interface CallRecord {
   /** A short class such as `rate_limited`, `http_503`, `network`; null when ok. */
   errorClass: string | null;
   attempts: number;
+  /** The settings that change how the model performs (see performanceParamHash). */
+  params: PerformanceParams;
+  /** The API key the call was made with, when it was a key. */
+  apiKeyId: string | null;
 }
 
 export interface CallRecorder {

@@ -15,6 +15,7 @@
 import OpenAI from 'openai';
 import { ExaiError, isExaiError } from '../errors.js';
 import type { CallOutcome, CallRecorder } from './call-recorder.js';
+import type { PerformanceParams } from '../metrics/param-hash.js';
 import { defaultRetryPolicy, errorClass, isLostConnection, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
 import type { BuiltinTool, ChatMessage, ChatRequest, ChatResult, WebSearchStatus, WebSource } from './types.js';
 
@@ -153,6 +154,18 @@ function classOf(error: unknown): string {
   return typeof named === 'string' ? named : errorClass(error);
 }
 
+/** What of a request changes how the model performs: see performanceParamHash. */
+function performanceParams(request: ChatRequest): PerformanceParams {
+  const thinking = (request.extra?.thinking as { type?: unknown } | undefined)?.type;
+  return {
+    model: request.model,
+    temperature: request.temperature ?? null,
+    thinking: typeof thinking === 'string' ? thinking : null,
+    webSearch: (request.tools?.length ?? 0) > 0,
+    maxTokens: request.maxTokens ?? null,
+  };
+}
+
 export class ProviderClient {
   private readonly sdk: OpenAI;
   private readonly retry: RetryPolicy;
@@ -183,7 +196,7 @@ export class ProviderClient {
     };
     const { provider } = this.options;
     const finish = (outcome: CallOutcome, failure: unknown) =>
-      this.options.recorder.record({
+      (request.recorder ?? this.options.recorder).record({
         at: new Date().toISOString(),
         provider,
         model: request.model,
@@ -196,6 +209,8 @@ export class ProviderClient {
         outcome,
         errorClass: outcome === 'ok' ? null : outcome === 'error' ? classOf(failure) : outcome,
         attempts: state.attempts,
+        params: performanceParams(request),
+        apiKeyId: request.apiKeyId ?? null,
       });
 
     const maxRounds = this.options.maxSearchRounds ?? 5;

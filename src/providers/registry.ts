@@ -84,6 +84,11 @@ export class ModelRegistry {
     return new ModelRegistry(models);
   }
 
+  /** A model by name or alias, case-insensitively, or undefined. */
+  find(nameOrAlias: string): ModelInfo | undefined {
+    return this.byName.get(nameOrAlias.trim().toLowerCase());
+  }
+
   /** A model by name or alias, case-insensitively; the error lists what is offered. */
   resolve(nameOrAlias: string): ModelInfo {
     const model = this.byName.get(nameOrAlias.trim().toLowerCase());

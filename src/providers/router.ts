@@ -67,7 +67,11 @@ function searchTools(model: ModelInfo): BuiltinTool[] {
 /** Who a routed call is for: recorded with it, and charged with its tokens. */
 export interface RouterCaller {
   userId: string;
+  /** The key the caller authenticated with, when it was a key. */
+  apiKeyId?: string;
   onTokens?(tokens: number): void;
+  /** Receives this caller's call records instead of the router's recorder. */
+  recorder?: CallRecorder;
 }
 
 /** Admission of one call to a provider across instances; resolves to its release. */
@@ -174,6 +178,8 @@ export class ProviderRouter {
           extra: providerFields(model, thinking),
           ...(tools.length > 0 ? { tools } : {}),
           ...(this.caller === undefined ? {} : { userId: this.caller.userId }),
+          ...(this.caller?.apiKeyId === undefined ? {} : { apiKeyId: this.caller.apiKeyId }),
+          ...(this.caller?.recorder === undefined ? {} : { recorder: this.caller.recorder }),
         });
         this.caller?.onTokens?.((result.inputTokens ?? 0) + (result.outputTokens ?? 0));
         lane.breaker.succeeded();

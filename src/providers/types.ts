@@ -1,3 +1,4 @@
+import type { CallRecorder } from './call-recorder.js';
 /** What the rest of exai asks of a model, and what it gets back. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -25,6 +26,10 @@ export interface ChatRequest {
   tool?: string;
   /** Whose call it is, for the call record (each user sees only their own). */
   userId?: string;
+  /** The API key the call was made with, for the call record. */
+  apiKeyId?: string;
+  /** Where this call's record goes instead of the client's own recorder (a tool call collects its calls). */
+  recorder?: CallRecorder;
 }
 
 export interface ChatResult {

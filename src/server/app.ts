@@ -5,6 +5,8 @@ import { errorHandler } from './errors.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerInternalRoutes } from './routes/internal.js';
 import { registerMcpRoutes } from './routes/mcp.js';
+import { metricsApiPaths, registerMetricsApiRoutes } from './routes/metrics-api.js';
+import { registerHttpMetrics, registerMetricsEndpoint } from './routes/metrics-endpoint.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { ensureUser } from '../users/users.js';
 import { registerProtectedResourceMetadata } from './authentication.js';
@@ -32,6 +34,8 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}.` } });
   });
+  // Before the routes: every request is timed by its route pattern.
+  registerHttpMetrics(app, services.prometheus);
   registerHealthRoutes(app, services);
   if (options.ownerToken !== undefined) registerInternalRoutes(app, services, options.ownerToken);
   const authenticator = new Authenticator({
@@ -43,8 +47,10 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     ownerToken: options.ownerToken,
     ensureUserId: async (handle) => (handle === undefined ? services.localUser.id : (await ensureUser(services.db, handle)).id),
   });
-  registerProtectedResourceMetadata(app, services.config, ['/mcp']);
+  registerProtectedResourceMetadata(app, services.config, ['/mcp', '/metrics', ...metricsApiPaths]);
   registerMcpRoutes(app, services, authenticator);
+  registerMetricsApiRoutes(app, services, authenticator);
+  registerMetricsEndpoint(app, services, authenticator);
   await app.ready();
   return app;
 }

@@ -7,6 +7,8 @@ export function errorHandler(logger: Logger) {
   return (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void => {
     if (isExaiError(error)) {
       if (error.httpStatus >= 500) logger.warn({ code: error.code, url: request.url, err: error.message }, 'request failed');
+      const retryAfter = error.details?.retry_after_s;
+      if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
       void reply.status(error.httpStatus).send({ error: { code: error.code, message: error.message, ...(error.details ?? {}) } });
       return;
     }

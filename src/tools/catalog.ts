@@ -6,8 +6,9 @@ import { conversationDeleteTool, conversationGetTool, conversationListTool, list
 import { challengeTool, chatTool } from './simple-tools.js';
 import { stepTools } from './step-tools.js';
 import type { ToolDefinition } from './types.js';
+import { performanceStatsTool, usageStatsTool } from './metrics-tools.js';
 
-const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool];
+const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool, performanceStatsTool, usageStatsTool];
 
 /** The tools offered, in the order of `toolNames`. */
 export function offeredTools(config: Pick<Config, 'tools'>): ToolDefinition[] {

@@ -19,6 +19,8 @@ export const toolNames = [
   'conversation_list',
   'conversation_get',
   'conversation_delete',
+  'performance_stats',
+  'usage_stats',
 ] as const;
 
 export type ToolName = (typeof toolNames)[number];

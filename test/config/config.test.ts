@@ -77,6 +77,7 @@ describe('loadConfig defaults', () => {
         failuresPerMinute: 10,
       },
       rateLimits: { requestsPerMinute: 120, tokensPerMinute: 1_000_000, concurrentCalls: 8 },
+      metrics: { alertRules: [] },
       logLevel: 'info',
       localUser: 'local',
       providers: {
