@@ -12,7 +12,7 @@ import { startServer, type RunningServer } from '../../src/app/server.js';
 import { loadConfig } from '../../src/config.js';
 import { rollUpPending } from '../../src/metrics/rollups.js';
 import { silentLogger } from '../support/backends.js';
-import { preparedHome } from '../support/cli.js';
+import { cleanEnv, preparedHome, runCli } from '../support/cli.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 
 interface StatsRow {
@@ -149,6 +149,18 @@ describe('recording tool and provider calls', () => {
     const result = await rollUpPending(server.services.db);
     expect(result.hours).toBeGreaterThan(0);
     await checkProviderRows('from roll-ups');
+  });
+
+  it('shows the same counts, costs and percentiles in `exai stats`, through the running server', async () => {
+    const result = await runCli(['stats', '--since', '1h', '--json'], cleanEnv({ EXAI_HOME: home }));
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { rows: StatsRow[] };
+    const cli = report.rows.find((row) => row.model === 'kimi-k2-0905-preview');
+    const tool = (await rows({ since: '1h' })).find((row) => row.model === 'kimi-k2-0905-preview');
+    expect(cli).toEqual(tool);
+    const table = await runCli(['stats', '--since', '1h', '--kind', 'tool'], cleanEnv({ EXAI_HOME: home }));
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/thinkdeep.*glm-4\.6/);
   });
 
   it('reports this month\'s usage per model', async () => {
