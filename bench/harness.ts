@@ -11,6 +11,12 @@
  * A figure whose target is an added cost (the MCP overhead: at most 1 ms more
  * than a bare server) sets `target_on: 'difference'`: then the target bounds
  * project − baseline, in the figure's unit, and the ratio is informational.
+ * A figure whose target is absolute (a query's p95 at most 50 ms, whatever the
+ * baseline takes) sets `target_on: 'value'`: the target bounds the project's
+ * value itself, and the ratio is informational.
+ * A ratio target may also accept a small added cost (recording: at most 2%
+ * *or* at most 50 µs more): `or_difference` bounds project − baseline, and the
+ * figure passes when either bound holds.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,9 +42,14 @@ export interface BenchResult {
   pass: boolean | null;
   /** What exactly was measured, the baseline, and anything worth knowing to read the figure. */
   notes: string;
-  /** Set to 'difference' when `target` bounds project − baseline (in `unit`) instead of the ratio. */
-  target_on?: 'difference';
-  /** project − baseline, in `unit`; present on figures with target_on 'difference'. */
+  /**
+   * Set to 'difference' when `target` bounds project − baseline (in `unit`) instead of the ratio,
+   * to 'value' when it bounds the project's value itself (an absolute target).
+   */
+  target_on?: 'difference' | 'value';
+  /** With a ratio target: the figure also passes when project − baseline is within this bound (in `unit`). */
+  or_difference?: number;
+  /** project − baseline, in `unit`; present on figures with target_on 'difference' or an or_difference. */
   difference?: number;
   /** Further measurements that explain the figure (such as where the time goes), by name. */
   details?: Record<string, number | string>;
@@ -98,14 +109,19 @@ export function makeResult(input: {
   better: Better;
   target: number | null;
   notes: string;
-  /** 'difference': the target bounds value − baseline rather than the ratio. */
-  targetOn?: 'ratio' | 'difference';
+  /** 'difference': the target bounds value − baseline rather than the ratio; 'value': it bounds the value itself. */
+  targetOn?: 'ratio' | 'difference' | 'value';
+  /** With a ratio target: also pass when value − baseline is within this bound ("≤ 2% or ≤ 50 µs more"). */
+  orDifference?: number;
   details?: Record<string, number | string>;
 }): BenchResult {
   const ratio = input.value / input.baseline;
   const difference = input.value - input.baseline;
-  const measure = input.targetOn === 'difference' ? difference : ratio;
-  const pass = input.target === null ? null : input.better === 'higher' ? measure >= input.target : measure <= input.target;
+  const measure = input.targetOn === 'difference' ? difference : input.targetOn === 'value' ? input.value : ratio;
+  const within = (measured: number, bound: number) => (input.better === 'higher' ? measured >= bound : measured <= bound);
+  const orDifference = input.targetOn === undefined || input.targetOn === 'ratio' ? input.orDifference : undefined;
+  const pass =
+    input.target === null ? null : within(measure, input.target) || (orDifference !== undefined && within(difference, orDifference));
   const result: BenchResult = {
     name: input.name,
     backend: input.backend,
@@ -117,10 +133,9 @@ export function makeResult(input: {
     pass,
     notes: input.notes,
   };
-  if (input.targetOn === 'difference') {
-    result.target_on = 'difference';
-    result.difference = round(difference);
-  }
+  if (input.targetOn === 'difference' || input.targetOn === 'value') result.target_on = input.targetOn;
+  if (orDifference !== undefined) result.or_difference = orDifference;
+  if (input.targetOn === 'difference' || orDifference !== undefined) result.difference = round(difference);
   if (input.details !== undefined) result.details = input.details;
   return result;
 }
@@ -311,7 +326,10 @@ function formatNumber(value: number): string {
 function formatTarget(result: BenchResult): string {
   if (result.target === null) return '-';
   const comparison = betterFor(result.unit) === 'higher' ? '>=' : '<=';
-  return result.target_on === 'difference' ? `diff ${comparison} ${result.target} ${result.unit}` : `${comparison} ${result.target}`;
+  if (result.target_on === 'difference') return `diff ${comparison} ${result.target} ${result.unit}`;
+  if (result.target_on === 'value') return `value ${comparison} ${result.target} ${result.unit}`;
+  const orDifference = result.or_difference === undefined ? '' : ` or diff ${comparison} ${result.or_difference} ${result.unit}`;
+  return `${comparison} ${result.target}${orDifference}`;
 }
 
 export function formatTable(results: BenchResult[]): string {
@@ -351,9 +369,12 @@ export function formatDetails(results: BenchResult[]): string {
 
 /** How a missed figure compares with its target, for the summary line. */
 export function describeMiss(result: BenchResult): string {
-  return result.target_on === 'difference'
-    ? `${result.name} [${result.backend}] diff ${result.difference} ${result.unit} vs target ${result.target} ${result.unit}`
-    : `${result.name} [${result.backend}] ratio ${result.ratio} vs target ${result.target}`;
+  if (result.target_on === 'difference') {
+    return `${result.name} [${result.backend}] diff ${result.difference} ${result.unit} vs target ${result.target} ${result.unit}`;
+  }
+  if (result.target_on === 'value') return `${result.name} [${result.backend}] ${result.value} ${result.unit} vs target ${result.target} ${result.unit}`;
+  const orDifference = result.or_difference === undefined ? '' : ` (diff ${result.difference} ${result.unit} vs ${result.or_difference} ${result.unit})`;
+  return `${result.name} [${result.backend}] ratio ${result.ratio} vs target ${result.target}${orDifference}`;
 }
 
 export function missedTargets(results: BenchResult[]): BenchResult[] {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=append,load,mcp] [-- --backend=pglite,postgres]`
+ * `npm run bench [-- --quick] [-- --only=append,load,mcp,metrics] [-- --backend=pglite,postgres]`
  *
  * Runs every registered benchmark on every available backend, prints a table
  * on stdout and writes bench/results/latest.json. Missed targets are listed but
@@ -22,8 +22,9 @@ import {
 } from './harness.js';
 import { loadBenchmark } from './load.js';
 import { mcpBenchmark } from './mcp.js';
+import { metricsBenchmark } from './metrics.js';
 
-const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark];
+const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark];
 
 interface Options {
   quick: boolean;

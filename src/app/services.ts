@@ -121,7 +121,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     const callMetrics = new CallMetrics(recorder, (model, input, output) => {
       const info = prices.find(model);
       return info === undefined ? null : ModelRegistry.cost(info, input, output);
-    }, calls);
+    }, calls, (name) => prices.find(name)?.name ?? null);
     const router = ProviderRouter.fromConfig(config, callMetrics, async (provider) => {
       const permit = await openLimits.admitProvider(provider, config.providers.maxConcurrent);
       return () => permit.release();

@@ -1,12 +1,15 @@
 /** What a credential may do. Keys carry an explicit list; tokens carry theirs in `scope`. */
 import { ExaiError } from '../errors.js';
 
-export const allScopes = ['tools:call', 'conversations:read', 'conversations:write', 'files:write', 'metrics:read', 'admin'] as const;
+export const allScopes = ['tools:call', 'conversations:read', 'conversations:write', 'files:write', 'metrics:read', 'metrics:scrape', 'admin'] as const;
 
 export type Scope = (typeof allScopes)[number];
 
-/** What a new key gets when no scopes are named: everything but administration. */
-export const defaultUserScopes: readonly Scope[] = allScopes.filter((scope) => scope !== 'admin');
+/**
+ * What a new key gets when no scopes are named: everything but administration
+ * and `metrics:scrape`, whose Prometheus counters add up every user's calls.
+ */
+export const defaultUserScopes: readonly Scope[] = allScopes.filter((scope) => scope !== 'admin' && scope !== 'metrics:scrape');
 
 export function isScope(text: string): text is Scope {
   return (allScopes as readonly string[]).includes(text);

@@ -119,5 +119,23 @@ export async function evaluateAlerts(db: Database, rules: readonly AlertRule[], 
     }
     states.push(state);
   }
+  await resolveRemovedRules(db, rules, logger);
   return states;
+}
+
+/** A rule taken out of the configuration while firing would otherwise stay firing forever. */
+async function resolveRemovedRules(db: Database, rules: readonly AlertRule[], logger: Logger): Promise<void> {
+  const resolved = await asService(db, async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('exai.alert.removed', 0))");
+    const inserted = await tx.query<{ rule: string }>(
+      `INSERT INTO exai.alert_events (rule, state, observed, threshold, details)
+       SELECT latest.rule, 'resolved', NULL, latest.threshold, '{"reason":"the rule is no longer in EXAI_ALERT_RULES"}'::jsonb
+         FROM (SELECT DISTINCT ON (rule) rule, state, threshold FROM exai.alert_events ORDER BY rule, at DESC, id DESC) AS latest
+        WHERE latest.state = 'firing' AND NOT (latest.rule = ANY($1::text[]))
+       RETURNING rule`,
+      [rules.map((rule) => rule.name)],
+    );
+    return inserted.rows.map((row) => row.rule);
+  });
+  for (const rule of resolved) logger.info({ alert: rule }, `alert ${rule} resolved: the rule is no longer configured`);
 }

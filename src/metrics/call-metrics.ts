@@ -12,6 +12,8 @@ import type { MetricsRecorder } from './recorder.js';
 
 /** US dollars for a call of `model`, or null when its price is unknown. */
 export type CostOf = (model: string, inputTokens: number, outputTokens: number) => number | null;
+/** The registry's name for a model name or alias, or null when it names no known model (`auto`, a typo). */
+export type CanonicalModel = (nameOrAlias: string) => string | null;
 
 export interface ToolCallEnd {
   outcome: MetricOutcome;
@@ -37,6 +39,7 @@ export class CallMetrics implements CallRecorder {
     private readonly recorder: MetricsRecorder,
     private readonly costOf: CostOf,
     private readonly recent: MemoryCallRecorder,
+    /** @internal */ readonly canonicalModel: CanonicalModel,
   ) {}
 
   /** A provider call made outside any tool call. */
@@ -116,7 +119,9 @@ export class ToolCallMetrics implements CallRecorder {
       output += event.outputTokens;
       cost = cost === null || event.costUsd === null ? null : cost + event.costUsd;
     }
-    const model = answered?.model ?? this.start.params.model;
+    // A model that answered is a registry name; one only asked for is whatever the client typed.
+    const asked = this.start.params.model === null ? null : this.metrics.canonicalModel(this.start.params.model);
+    const model = answered?.model ?? asked;
     this.metrics.emit(this.calls, {
       kind: 'tool',
       at: new Date(this.startedAt),

@@ -24,8 +24,8 @@ export function metricsJobs(deps: { db: Database; logger: Logger; alertRules: re
       retryLimit: 3,
       retryDelaySeconds: 5,
       expireInSeconds: 600,
-      async run() {
-        const result = await rollUpPending(db);
+      async run(_data, { signal }) {
+        const result = await rollUpPending(db, { signal });
         if (result.hours + result.days > 0) logger.debug(result, 'metrics rolled up');
       },
     },
@@ -36,24 +36,23 @@ export function metricsJobs(deps: { db: Database; logger: Logger; alertRules: re
       retryLimit: 3,
       retryDelaySeconds: 60,
       expireInSeconds: 1800,
-      async run() {
-        const result = await applyRetention(db);
+      async run(_data, { signal }) {
+        const result = await applyRetention(db, { logger, signal });
         logger.info(result, 'metrics retention applied');
       },
     },
   ];
-  if (deps.alertRules.length > 0) {
-    jobs.push({
-      name: metricsJobNames.alerts,
-      schedule: '* * * * *',
-      singleton: true,
-      retryLimit: 1,
-      retryDelaySeconds: 10,
-      expireInSeconds: 300,
-      async run() {
-        await evaluateAlerts(db, deps.alertRules, logger);
-      },
-    });
-  }
+  // Even without rules: a rule removed while firing is resolved by the next run.
+  jobs.push({
+    name: metricsJobNames.alerts,
+    schedule: '* * * * *',
+    singleton: true,
+    retryLimit: 1,
+    retryDelaySeconds: 10,
+    expireInSeconds: 300,
+    async run() {
+      await evaluateAlerts(db, deps.alertRules, logger);
+    },
+  });
   return jobs;
 }

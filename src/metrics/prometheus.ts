@@ -213,7 +213,8 @@ export class PrometheusMetrics {
             this.inc(pick(recorder.stats()));
           },
         });
-      fromStats('exai_metrics_dropped_total', 'Metric events dropped because the buffer was full (the database down or too slow).', (stats) => stats.dropped);
+      fromStats('exai_metrics_dropped_total', 'Metric events dropped: the buffer was full (the database down or too slow), or the process stopped while the database was unreachable.', (stats) => stats.dropped);
+      fromStats('exai_metrics_rejected_total', 'Metric events the database refused as invalid, left out so the rest are written.', (stats) => stats.rejected);
       fromStats('exai_metrics_written_total', 'Metric events written to the database.', (stats) => stats.written);
       fromStats('exai_metrics_failed_flushes_total', 'Writes of metric events that failed (they are kept and retried).', (stats) => stats.failedFlushes);
     }

@@ -4,13 +4,15 @@
  * full or every `flushIntervalMs`, and on close. When the buffer is full (the
  * database is down or slower than the calls), new events are dropped and
  * counted instead of making calls wait. A crash loses what was not yet
- * flushed: at most one flush interval of calls.
+ * flushed: normally the last flush interval; while the database is
+ * unreachable, what the buffer holds (flushes then back off, up to 30 s).
  */
 import type { Logger } from '../logger.js';
 import type { MetricEvent } from './event.js';
 
 export interface MetricsSink {
-  write(events: MetricEvent[]): Promise<void>;
+  /** Stores the events; resolves to how many it refused as invalid (they are not retried). */
+  write(events: MetricEvent[]): Promise<number>;
 }
 
 export interface MetricsRecorderOptions {
@@ -26,7 +28,10 @@ export interface MetricsRecorderOptions {
 export interface RecorderStats {
   buffered: number;
   written: number;
+  /** Not recorded: the buffer was full, or the process closed while the database was unreachable. */
   dropped: number;
+  /** Refused by the database as invalid. */
+  rejected: number;
   failedFlushes: number;
 }
 
@@ -41,12 +46,17 @@ export class MetricsRecorder {
   private flushing: Promise<void> | undefined;
   private closed = false;
   private lastFailureLog = 0;
-  private readonly counts = { written: 0, dropped: 0, failedFlushes: 0 };
+  /** After a failed write, flushes wait until then (doubling up to 30 s), so a database in trouble is not hammered. */
+  private retryAt = 0;
+  private backoffMs = 0;
+  private readonly counts = { written: 0, dropped: 0, rejected: 0, failedFlushes: 0 };
 
   constructor(private readonly options: MetricsRecorderOptions) {
     this.maxBuffered = options.maxBuffered ?? 10_000;
     this.batchSize = options.batchSize ?? 500;
-    this.timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 1_000);
+    this.timer = setInterval(() => {
+      if (Date.now() >= this.retryAt) void this.flush();
+    }, options.flushIntervalMs ?? 1_000);
     // The timer must not keep a finished process alive; close() flushes what is left.
     this.timer.unref();
   }
@@ -65,7 +75,9 @@ export class MetricsRecorder {
       return;
     }
     this.buffer.push(event);
-    if (this.buffer.length >= this.batchSize && this.flushing === undefined) void this.flush();
+    // A full batch goes at once, alone: what arrives meanwhile waits for the next full batch or the timer,
+    // so back-to-back calls are written in full batches rather than many small transactions.
+    if (this.buffer.length >= this.batchSize && this.flushing === undefined && Date.now() >= this.retryAt) void this.flush(false);
   }
 
   /** Listeners see every event as it is recorded (Prometheus counters, alerts). */
@@ -77,29 +89,38 @@ export class MetricsRecorder {
     return { buffered: this.buffer.length, ...this.counts };
   }
 
-  /** Writes everything buffered now; one flush runs at a time, and a second caller waits for it. */
-  flush(): Promise<void> {
-    this.flushing ??= this.drain().finally(() => {
+  /**
+   * Writes what is buffered: everything (the timer, close, a caller who wants
+   * it written now), or only full batches. One flush runs at a time; a second
+   * caller waits for it.
+   */
+  flush(everything = true): Promise<void> {
+    this.flushing ??= this.drain(everything).finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
   }
 
-  /** Stops recording and writes what is left. */
+  /** Stops recording and writes what is left; what cannot be written now is counted as dropped. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     await this.flushing;
     await this.flush();
+    this.counts.dropped += this.buffer.length;
+    this.buffer = [];
   }
 
-  private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
+  private async drain(everything: boolean): Promise<void> {
+    while (this.buffer.length >= (everything ? 1 : this.batchSize)) {
       const batch = this.buffer.slice(0, this.batchSize);
+      let rejected: number;
       try {
-        await this.options.sink.write(batch);
+        rejected = await this.options.sink.write(batch);
       } catch (error) {
         this.counts.failedFlushes += 1;
+        this.backoffMs = Math.min(30_000, Math.max(1_000, this.backoffMs * 2));
+        this.retryAt = Date.now() + this.backoffMs;
         // Kept for the next flush; the buffer's bound still holds because record() checks it.
         const now = Date.now();
         if (now - this.lastFailureLog > 60_000) {
@@ -108,8 +129,12 @@ export class MetricsRecorder {
         }
         return;
       }
+      this.backoffMs = 0;
+      this.retryAt = 0;
       this.buffer = this.buffer.slice(batch.length);
-      this.counts.written += batch.length;
+      this.counts.written += batch.length - rejected;
+      this.counts.rejected += rejected;
+      if (rejected > 0) this.options.logger.warn({ rejected }, 'metric events refused by the database as invalid were dropped');
     }
   }
 }

@@ -51,7 +51,7 @@ export function paramLabel(name: string, style: ParamStyle): string {
 const datePattern = /^\d{4}-\d{2}-\d{2}$/;
 
 /** A date alone means its midnight in UTC. */
-function instant(text: string): string {
+export function instant(text: string): string {
   return datePattern.test(text) ? `${text}T00:00:00Z` : text;
 }
 

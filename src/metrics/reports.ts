@@ -4,7 +4,7 @@
  * sorted and cut, and numbers rounded for reading.
  */
 import { ExaiError } from '../errors.js';
-import { dayMs } from './buckets.js';
+import { dayMs, hourlyRetentionDays, startOfDay } from './buckets.js';
 import { alignRange, queryStats, type GroupKey, type Resolution, type StatsRow, type StatsScope } from './stats-query.js';
 import { spanMs, type PerformanceInput, type UsageInput } from './report-input.js';
 
@@ -19,6 +19,8 @@ export interface PerformanceReport {
   to: string;
   resolution: Resolution;
   rows: StatsRow[];
+  /** More rows matched than `limit`; a trend keeps its latest buckets. */
+  truncated: boolean;
 }
 
 export interface UsageRow {
@@ -39,6 +41,8 @@ export interface UsageReport {
   from: string;
   to: string;
   rows: UsageRow[];
+  /** More rows than `limit`; per day, the latest days are kept. The totals count them all. */
+  truncated: boolean;
   totals: Omit<UsageRow, 'day' | 'model' | 'provider' | 'tool' | 'user_id' | 'api_key_id'>;
 }
 
@@ -97,6 +101,12 @@ export async function performanceReport(scope: StatsScope, input: PerformanceInp
   const resolution = resolutionFor(asked, input.bucket);
   // Answers cover whole buckets: the range reported is the one counted.
   const range = alignRange(asked.from, asked.to, resolution);
+  if (resolution === 'hour' && range.from.getTime() < startOfDay(new Date(now)).getTime() - hourlyRetentionDays * dayMs) {
+    throw new ExaiError(
+      'invalid_argument',
+      `Hourly buckets are kept ${hourlyRetentionDays} days, and this range starts ${range.from.toISOString()}. Use bucket "day", or a range within the last ${hourlyRetentionDays} days.`,
+    );
+  }
   const defaults: Record<typeof view, GroupKey[]> = {
     summary: ['tool', 'model', 'provider'],
     trend: ['model', 'provider'],
@@ -122,11 +132,14 @@ export async function performanceReport(scope: StatsScope, input: PerformanceInp
   }
   if (view === 'compare') rows = rows.sort((a, b) => a.p95_ms - b.p95_ms);
   const limit = input.limit ?? (view === 'bottlenecks' ? 10 : view === 'trend' ? 1000 : 50);
-  return { view, from: range.from.toISOString(), to: range.to.toISOString(), resolution, rows: rows.slice(0, limit).map(readable) };
+  // A trend runs oldest first; when cut, the latest buckets are the ones kept.
+  const kept = view === 'trend' ? rows.slice(Math.max(0, rows.length - limit)) : rows.slice(0, limit);
+  return { view, from: range.from.toISOString(), to: range.to.toISOString(), resolution, rows: kept.map(readable), truncated: rows.length > limit };
 }
 
 export async function usageReport(scope: StatsScope, input: UsageInput, now = Date.now()): Promise<UsageReport> {
-  const asked = resolveRange(input, startOfMonth, now);
+  // Up to `to` (exclusive): ending at midnight on the 1st means the month before.
+  const asked = resolveRange(input, (at) => startOfMonth(at - 1), now);
   const groupBy = input.group_by ?? ['model', 'provider'];
   const byDay = groupBy.includes('day');
   const range = alignRange(asked.from, asked.to, byDay ? 'day' : resolutionFor(asked));
@@ -164,5 +177,7 @@ export async function usageReport(scope: StatsScope, input: UsageInput, now = Da
     { call_count: 0, error_count: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 },
   );
   if (!byDay) usage.sort((a, b) => b.cost_usd - a.cost_usd || b.call_count - a.call_count);
-  return { from: range.from.toISOString(), to: range.to.toISOString(), rows: usage.slice(0, input.limit ?? 1000), totals };
+  const limit = input.limit ?? 1000;
+  const kept = byDay ? usage.slice(Math.max(0, usage.length - limit)) : usage.slice(0, limit);
+  return { from: range.from.toISOString(), to: range.to.toISOString(), rows: kept, truncated: usage.length > limit, totals };
 }

@@ -5,6 +5,7 @@
  * long). Stale hours are rolled up before their raw calls go.
  */
 import type { Database } from '../db/types.js';
+import type { Logger } from '../logger.js';
 import { asService } from '../db/session.js';
 import { dailyRetentionDays, dayMs, hourlyRetentionDays, rawRetentionDays, startOfDay, utcDay } from './buckets.js';
 import { ensureMetricsPartitions } from './metrics-store.js';
@@ -33,20 +34,59 @@ async function deleteInBatches(db: Database, table: string, column: string, befo
   }
 }
 
-export async function applyRetention(db: Database, now = Date.now()): Promise<RetentionResult> {
-  const today = startOfDay(new Date(now)).getTime();
+/**
+ * Drops the raw partitions of days before `before`, one per transaction. The
+ * drop needs an exclusive lock on the raw table; a short lock_timeout makes it
+ * give way to long readers (and the writes queued behind them) instead, and
+ * the next run tries again.
+ */
+async function dropOldPartitions(db: Database, before: Date, logger: Logger | undefined): Promise<number> {
+  const days = await asService(db, (tx) =>
+    tx.query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM exai.metrics_partition_days_before($1::date) AS day`, [utcDay(before)]),
+  );
+  let dropped = 0;
+  for (const { day } of days.rows) {
+    try {
+      await asService(db, async (tx) => {
+        await tx.query(`SELECT set_config('lock_timeout', '2s', true)`);
+        await tx.query('SELECT exai.drop_metrics_partition($1::date)', [day]);
+      });
+      dropped += 1;
+    } catch (error) {
+      const code = (error as { cause?: { code?: unknown } }).cause?.code;
+      if (code !== '55P03') throw error;
+      logger?.warn({ day }, 'a metrics partition was busy; it is dropped on the next retention run');
+    }
+  }
+  return dropped;
+}
+
+/** Alert events past retention, except each rule's latest: it holds whether the rule is firing. */
+async function deleteOldAlertEvents(db: Database, before: Date): Promise<number> {
+  const result = await asService(db, (tx) =>
+    tx.query(
+      `DELETE FROM exai.alert_events e
+        WHERE e.at < $1 AND e.id <> (SELECT max(l.id) FROM exai.alert_events l WHERE l.rule = e.rule)`,
+      [before],
+    ),
+  );
+  return result.affectedRows;
+}
+
+export async function applyRetention(db: Database, options: { now?: number; logger?: Logger; signal?: AbortSignal } = {}): Promise<RetentionResult> {
+  const today = startOfDay(new Date(options.now ?? Date.now())).getTime();
   const rawKeptFrom = new Date(today - rawRetentionDays * dayMs);
   // Anything still stale in the days about to go is rolled up while its raw calls exist.
-  await rollUpPending(db, { before: rawKeptFrom });
-  const dropped = await asService(db, (tx) =>
-    tx.query<{ n: number }>('SELECT exai.drop_metrics_partitions_before($1::date) AS n', [utcDay(rawKeptFrom)]),
-  );
+  await rollUpPending(db, { before: rawKeptFrom, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+  const partitionsDropped = await dropOldPartitions(db, rawKeptFrom, options.logger);
   // Partitions for the coming days exist before the first call needs them.
   await asService(db, (tx) => ensureMetricsPartitions(tx, [0, 1, 2].map((ahead) => utcDay(new Date(today + ahead * dayMs)))));
   return {
-    partitionsDropped: Number(dropped.rows[0]?.n ?? 0),
+    partitionsDropped,
     hourlyDeleted: await deleteInBatches(db, 'performance_hourly', 'bucket', new Date(today - hourlyRetentionDays * dayMs)),
-    dailyDeleted: await deleteInBatches(db, 'performance_daily', 'bucket', new Date(today - dailyRetentionDays * dayMs)),
-    alertEventsDeleted: await deleteInBatches(db, 'alert_events', 'at', new Date(today - hourlyRetentionDays * dayMs)),
+    dailyDeleted:
+      (await deleteInBatches(db, 'performance_daily', 'bucket', new Date(today - dailyRetentionDays * dayMs))) +
+      (await deleteInBatches(db, 'performance_daily_all', 'bucket', new Date(today - dailyRetentionDays * dayMs))),
+    alertEventsDeleted: await deleteOldAlertEvents(db, new Date(today - hourlyRetentionDays * dayMs)),
   };
 }

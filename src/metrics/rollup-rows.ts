@@ -56,44 +56,69 @@ export function addInto(into: RollupRow, row: RollupRow): void {
   into.sketch.merge(row.sketch);
 }
 
-/** Column arrays for `INSERT … SELECT * FROM unnest(…)` of roll-up rows. */
-export function rollupColumns(rows: RollupRow[]): unknown[] {
+/** Roll-up rows of every user together: the same groups without user and key. */
+export function everyoneRows(rows: Iterable<RollupRow>): RollupRow[] {
+  const groups = new Map<string, RollupRow>();
+  for (const row of rows) {
+    const key = JSON.stringify([row.kind, row.tool, row.model, row.provider, row.param_hash]);
+    const group = groups.get(key);
+    if (group === undefined) {
+      // A copy: the per-user row's sketch must not change when others are added to this one.
+      const sketch = DurationSketch.empty();
+      sketch.merge(row.sketch);
+      groups.set(key, { ...row, user_id: null, api_key_id: null, sketch });
+    } else {
+      addInto(group, row);
+    }
+  }
+  return [...groups.values()];
+}
+
+type RollupTable = 'performance_hourly' | 'performance_daily' | 'performance_daily_all';
+
+/** The columns of a roll-up table, each with its array type and its value in a row; the everyone table has no owner columns. */
+function columnsOf(table: RollupTable): [string, string, (row: RollupRow) => unknown][] {
+  const owner: [string, string, (row: RollupRow) => unknown][] =
+    table === 'performance_daily_all'
+      ? []
+      : [
+          ['user_id', 'uuid', (r) => r.user_id],
+          ['api_key_id', 'uuid', (r) => r.api_key_id],
+        ];
   return [
-    rows.map((r) => r.bucket),
-    rows.map((r) => r.user_id),
-    rows.map((r) => r.api_key_id),
-    rows.map((r) => r.kind),
-    rows.map((r) => r.tool),
-    rows.map((r) => r.model),
-    rows.map((r) => r.provider),
-    rows.map((r) => r.param_hash),
-    rows.map((r) => r.call_count),
-    rows.map((r) => r.error_count),
-    rows.map((r) => r.duration_sum_ms),
-    rows.map((r) => (r.call_count === 0 ? 0 : r.duration_sum_ms / r.call_count)),
-    rows.map((r) => r.min_ms),
-    rows.map((r) => r.max_ms),
-    rows.map((r) => r.sketch.quantile(0.5)),
-    rows.map((r) => r.sketch.quantile(0.95)),
-    rows.map((r) => r.sketch.quantile(0.99)),
-    rows.map((r) => r.ttft_count),
-    rows.map((r) => r.ttft_sum_ms),
-    rows.map((r) => r.input_tokens),
-    rows.map((r) => r.output_tokens),
-    rows.map((r) => r.cost_usd),
-    rows.map((r) => r.sketch.encode()),
+    ['bucket', 'timestamptz', (r) => r.bucket],
+    ...owner,
+    ['kind', 'text', (r) => r.kind],
+    ['tool', 'text', (r) => r.tool],
+    ['model', 'text', (r) => r.model],
+    ['provider', 'text', (r) => r.provider],
+    ['param_hash', 'text', (r) => r.param_hash],
+    ['call_count', 'bigint', (r) => r.call_count],
+    ['error_count', 'bigint', (r) => r.error_count],
+    ['duration_sum_ms', 'float8', (r) => r.duration_sum_ms],
+    ['avg_duration_ms', 'float8', (r) => (r.call_count === 0 ? 0 : r.duration_sum_ms / r.call_count)],
+    ['min_ms', 'float8', (r) => r.min_ms],
+    ['max_ms', 'float8', (r) => r.max_ms],
+    ['p50_ms', 'float8', (r) => r.sketch.quantile(0.5)],
+    ['p95_ms', 'float8', (r) => r.sketch.quantile(0.95)],
+    ['p99_ms', 'float8', (r) => r.sketch.quantile(0.99)],
+    ['ttft_count', 'bigint', (r) => r.ttft_count],
+    ['ttft_sum_ms', 'float8', (r) => r.ttft_sum_ms],
+    ['input_tokens', 'bigint', (r) => r.input_tokens],
+    ['output_tokens', 'bigint', (r) => r.output_tokens],
+    ['cost_usd', 'float8', (r) => r.cost_usd],
+    ['sketch', 'bytea', (r) => r.sketch.encode()],
   ];
 }
 
-export function insertRollupSql(table: 'performance_hourly' | 'performance_daily'): string {
-  return `INSERT INTO exai.${table}
-    (bucket, user_id, api_key_id, kind, tool, model, provider, param_hash, call_count, error_count,
-     duration_sum_ms, avg_duration_ms, min_ms, max_ms, p50_ms, p95_ms, p99_ms, ttft_count, ttft_sum_ms,
-     input_tokens, output_tokens, cost_usd, sketch)
-    SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-      $8::text[], $9::bigint[], $10::bigint[], $11::float8[], $12::float8[], $13::float8[], $14::float8[],
-      $15::float8[], $16::float8[], $17::float8[], $18::bigint[], $19::float8[], $20::bigint[], $21::bigint[],
-      $22::float8[], $23::bytea[])`;
+/** One `INSERT … SELECT * FROM unnest(…)` of roll-up rows into `table`, with its parameters. */
+export function insertRollups(table: RollupTable, rows: RollupRow[]): { sql: string; params: unknown[] } {
+  const columns = columnsOf(table);
+  return {
+    sql: `INSERT INTO exai.${table} (${columns.map(([name]) => name).join(', ')})
+      SELECT * FROM unnest(${columns.map(([, type], index) => `$${index + 1}::${type}[]`).join(', ')})`,
+    params: columns.map(([, , value]) => rows.map(value)),
+  };
 }
 
 /** A row read from SQL: numbers may come back as strings (bigint) and durations or a sketch. */

@@ -9,8 +9,8 @@
  */
 import type { Database, Queryable } from '../db/types.js';
 import { asService } from '../db/session.js';
-import { hourMs } from './buckets.js';
-import { addInto, groupColumns, insertRollupSql, rawAggregatesSql, rollupColumns, toRollupRow, type RollupRow } from './rollup-rows.js';
+import { dayMs, hourlyRetentionDays, hourMs, startOfDay } from './buckets.js';
+import { addInto, everyoneRows, groupColumns, insertRollups, rawAggregatesSql, toRollupRow, type RollupRow } from './rollup-rows.js';
 
 const groupList = groupColumns.join(', ');
 
@@ -27,10 +27,21 @@ async function lockMark(tx: Queryable, level: 'hour' | 'day', bucket: Date): Pro
   return locked.rows.length > 0;
 }
 
+/**
+ * Stale buckets, oldest first. A day waits while any of its hours is stale:
+ * its hours' rebuilds would mark it again anyway, and readers take a day with
+ * stale hours from hourly and raw rows, so today is merged once its hours settle
+ * rather than every minute.
+ */
 async function pendingBuckets(db: Database, level: 'hour' | 'day', before: Date | undefined, limit: number): Promise<Date[]> {
   const rows = await asService(db, (tx) =>
     tx.query<{ bucket: Date }>(
-      `SELECT bucket FROM exai.rollup_pending WHERE level = $1 AND ($2::timestamptz IS NULL OR bucket < $2) ORDER BY bucket LIMIT $3`,
+      `SELECT p.bucket FROM exai.rollup_pending p
+        WHERE p.level = $1 AND ($2::timestamptz IS NULL OR p.bucket < $2)
+          AND (p.level = 'hour' OR NOT EXISTS (
+                SELECT 1 FROM exai.rollup_pending h
+                 WHERE h.level = 'hour' AND h.bucket >= p.bucket AND h.bucket < p.bucket + interval '1 day'))
+        ORDER BY p.bucket LIMIT $3`,
       [level, before ?? null, limit],
     ),
   );
@@ -41,22 +52,27 @@ async function pendingBuckets(db: Database, level: 'hour' | 'day', before: Date 
 export async function rollUpHour(db: Database, hour: Date): Promise<boolean> {
   return asService(db, async (tx) => {
     if (!(await lockMark(tx, 'hour', hour))) return false;
-    // Once retention dropped an hour's raw calls, its hourly rows are all that is left: keep them.
+    // Reading the raw calls locks the parent table, so retention cannot drop the day's partition
+    // until this transaction ends; the check after the read therefore tells whether the read saw it.
+    const raw = await tx.query(
+      `SELECT $1::timestamptz AS bucket, ${groupList}, ${rawAggregatesSql}, array_agg(duration_ms) AS durations
+         FROM exai.performance_metrics
+        WHERE at >= $1 AND at < $1::timestamptz + interval '1 hour'
+        GROUP BY ${groupList}`,
+      [hour],
+    );
     const partition = await tx.query<{ kept: boolean }>(
       `SELECT to_regclass('exai.performance_metrics_p' || to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL AS kept`,
       [hour],
     );
+    // Once retention dropped an hour's raw calls, its hourly rows are all that is left: keep them.
     if (partition.rows[0]?.kept === true) {
-      const raw = await tx.query(
-        `SELECT $1::timestamptz AS bucket, ${groupList}, ${rawAggregatesSql}, array_agg(duration_ms) AS durations
-           FROM exai.performance_metrics
-          WHERE at >= $1 AND at < $1::timestamptz + interval '1 hour'
-          GROUP BY ${groupList}`,
-        [hour],
-      );
       await tx.query('DELETE FROM exai.performance_hourly WHERE bucket = $1', [hour]);
       const rows = raw.rows.map(toRollupRow);
-      if (rows.length > 0) await tx.query(insertRollupSql('performance_hourly'), rollupColumns(rows));
+      if (rows.length > 0) {
+        const insert = insertRollups('performance_hourly', rows);
+        await tx.query(insert.sql, insert.params);
+      }
       await tx.query(
         `INSERT INTO exai.rollup_pending (level, bucket) VALUES ('day', date_trunc('day', $1::timestamptz, 'UTC'))
          ON CONFLICT (level, bucket) DO UPDATE SET version = nextval('exai.rollup_version_seq')`,
@@ -69,9 +85,14 @@ export async function rollUpHour(db: Database, hour: Date): Promise<boolean> {
 }
 
 /** Rebuilds one day by merging its hourly sketches. */
-export async function rollUpDay(db: Database, day: Date): Promise<boolean> {
+export async function rollUpDay(db: Database, day: Date, now = Date.now()): Promise<boolean> {
   return asService(db, async (tx) => {
     if (!(await lockMark(tx, 'day', day))) return false;
+    // Past the hourly retention some of the day's hours are gone: its daily rows are all that is left.
+    if (day.getTime() < startOfDay(new Date(now)).getTime() - hourlyRetentionDays * dayMs) {
+      await tx.query(`DELETE FROM exai.rollup_pending WHERE level = 'day' AND bucket = $1`, [day]);
+      return true;
+    }
     const hourly = await tx.query(
       `SELECT * FROM exai.performance_hourly WHERE bucket >= $1 AND bucket < $1::timestamptz + interval '1 day'`,
       [day],
@@ -85,26 +106,51 @@ export async function rollUpDay(db: Database, day: Date): Promise<boolean> {
       else addInto(group, row);
     }
     await tx.query('DELETE FROM exai.performance_daily WHERE bucket = $1', [day]);
-    if (groups.size > 0) await tx.query(insertRollupSql('performance_daily'), rollupColumns([...groups.values()]));
+    await tx.query('DELETE FROM exai.performance_daily_all WHERE bucket = $1', [day]);
+    if (groups.size > 0) {
+      // Everyone's totals first: building them merges copies, the per-user rows stay as they are.
+      const everyone = insertRollups('performance_daily_all', everyoneRows(groups.values()));
+      await tx.query(everyone.sql, everyone.params);
+      const daily = insertRollups('performance_daily', [...groups.values()]);
+      await tx.query(daily.sql, daily.params);
+    }
     await tx.query(`DELETE FROM exai.rollup_pending WHERE level = 'day' AND bucket = $1`, [day]);
     return true;
   });
 }
 
+/** Rebuilds a day's everyone rows from its daily rows (for data loaded without the roll-up, such as the benchmark's). */
+export async function rebuildEveryoneDay(db: Database, day: Date): Promise<void> {
+  await asService(db, async (tx) => {
+    const daily = await tx.query('SELECT * FROM exai.performance_daily WHERE bucket = $1', [day]);
+    await tx.query('DELETE FROM exai.performance_daily_all WHERE bucket = $1', [day]);
+    if (daily.rows.length === 0) return;
+    const insert = insertRollups('performance_daily_all', everyoneRows(daily.rows.map(toRollupRow)));
+    await tx.query(insert.sql, insert.params);
+  });
+}
+
 /** Rebuilds every stale hour, then every stale day (optionally only buckets before `before`). */
-export async function rollUpPending(db: Database, options: { before?: Date } = {}): Promise<RollupResult> {
+export async function rollUpPending(db: Database, options: { before?: Date; signal?: AbortSignal } = {}): Promise<RollupResult> {
   const result = { hours: 0, days: 0 };
   for (;;) {
     const hours = await pendingBuckets(db, 'hour', options.before, 200);
     let done = 0;
-    for (const hour of hours) if (await rollUpHour(db, hour)) done += 1;
+    for (const hour of hours) {
+      // A job told to stop ends between buckets; what is left stays marked for the next run.
+      options.signal?.throwIfAborted();
+      if (await rollUpHour(db, hour)) done += 1;
+    }
     result.hours += done;
     if (hours.length < 200 || done === 0) break;
   }
   for (;;) {
     const days = await pendingBuckets(db, 'day', options.before, 200);
     let done = 0;
-    for (const day of days) if (await rollUpDay(db, day)) done += 1;
+    for (const day of days) {
+      options.signal?.throwIfAborted();
+      if (await rollUpDay(db, day)) done += 1;
+    }
     result.days += done;
     if (days.length < 200 || done === 0) break;
   }

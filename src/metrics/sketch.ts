@@ -92,14 +92,31 @@ export class DurationSketch {
   }
 
   static decode(bytes: Uint8Array): DurationSketch {
-    if (bytes[0] !== formatVersion) throw new Error(`unknown duration sketch format ${bytes[0]}`);
-    const reader = { bytes, at: 1 };
+    const reader = { bytes, at: 0 };
+    const sketch = DurationSketch.read(reader);
+    if (reader.at !== bytes.length) throw new Error('a duration sketch has trailing bytes');
+    return sketch;
+  }
+
+  /**
+   * Merges every sketch of a concatenation of encodings into this one (each
+   * encoding says its own length, so the database can hand over a group's
+   * sketches as one value).
+   */
+  mergeEncoded(bytes: Uint8Array): void {
+    const reader = { bytes, at: 0 };
+    while (reader.at < bytes.length) this.merge(DurationSketch.read(reader));
+  }
+
+  private static read(reader: { bytes: Uint8Array; at: number }): DurationSketch {
+    const version = reader.bytes[reader.at];
+    if (version !== formatVersion) throw new Error(`unknown duration sketch format ${version}`);
+    reader.at += 1;
     const zeroCount = readVarint(reader);
     const minKey = unzigzag(readVarint(reader));
     const length = readVarint(reader);
     const counts = new Array<number>(length);
     for (let index = 0; index < length; index += 1) counts[index] = readVarint(reader);
-    if (reader.at !== bytes.length) throw new Error('a duration sketch has trailing bytes');
     return new DurationSketch(zeroCount, minKey, counts);
   }
 

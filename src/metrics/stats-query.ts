@@ -9,7 +9,7 @@
 import type { Database, Queryable } from '../db/types.js';
 import { asService, asUser } from '../db/session.js';
 import { dayMs, hourMs } from './buckets.js';
-import { groupColumns, rawAggregatesSql } from './rollup-rows.js';
+import { groupColumns } from './rollup-rows.js';
 import { DurationSketch } from './sketch.js';
 
 export type Resolution = 'hour' | 'day';
@@ -66,10 +66,33 @@ export interface StatsRow {
   cost_usd: number;
 }
 
-const rollupSelect = `${groupColumns.join(', ')}, call_count::float8, error_count::float8, duration_sum_ms, min_ms, max_ms,
-  ttft_count::float8, ttft_sum_ms, input_tokens::float8, output_tokens::float8, cost_usd, p50_ms, p95_ms, p99_ms, sketch, NULL::float8[] AS durations`;
-const rawSelect = `${groupColumns.map((column) => `m.${column}`).join(', ')}, ${rawAggregatesSql},
-  NULL::float8 AS p50_ms, NULL::float8 AS p95_ms, NULL::float8 AS p99_ms, NULL::bytea AS sketch, array_agg(m.duration_ms) AS durations`;
+const measureColumns = ['call_count', 'error_count', 'duration_sum_ms', 'min_ms', 'max_ms', 'ttft_count', 'ttft_sum_ms',
+  'input_tokens', 'output_tokens', 'cost_usd', 'p50_ms', 'p95_ms', 'p99_ms', 'sketch'] as const;
+const measureColumnsSql = measureColumns.join(', ');
+const rollupColumnsSql = [...groupColumns, ...measureColumns].join(', ');
+const qualifiedRollupColumnsSql = (alias: string) => [...groupColumns, ...measureColumns].map((column) => `${alias}.${column}`).join(', ');
+/** performance_daily_all has no owner columns. */
+const everyoneColumnsSql = `NULL::uuid AS user_id, NULL::uuid AS api_key_id, kind, tool, model, provider, param_hash, ${measureColumnsSql}`;
+
+/** Sums over stored roll-up rows, one result row per answer group; floats, so both drivers give numbers. */
+const rolledAggregatesSql = `
+  sum(call_count)::float8 AS call_count, sum(error_count)::float8 AS error_count, sum(duration_sum_ms) AS duration_sum_ms,
+  max(max_ms) AS max_ms, sum(ttft_count)::float8 AS ttft_count, sum(ttft_sum_ms) AS ttft_sum_ms,
+  sum(input_tokens)::float8 AS input_tokens, sum(output_tokens)::float8 AS output_tokens, sum(cost_usd) AS cost_usd,
+  CASE WHEN count(*) = 1 THEN min(p50_ms) END AS p50_ms,
+  CASE WHEN count(*) = 1 THEN min(p95_ms) END AS p95_ms,
+  CASE WHEN count(*) = 1 THEN min(p99_ms) END AS p99_ms,
+  encode(string_agg(sketch, ''::bytea), 'base64') AS sketches,
+  NULL::float8[] AS durations`;
+
+/** The same over raw calls of stale hours; their durations go along to be sketched. */
+const rawAggregatesForAnswer = `
+  count(*)::float8 AS call_count, (count(*) FILTER (WHERE m.outcome <> 'ok'))::float8 AS error_count,
+  sum(m.duration_ms) AS duration_sum_ms, max(m.duration_ms) AS max_ms, count(m.ttft_ms)::float8 AS ttft_count,
+  coalesce(sum(m.ttft_ms), 0) AS ttft_sum_ms, sum(m.input_tokens)::float8 AS input_tokens,
+  sum(m.output_tokens)::float8 AS output_tokens, coalesce(sum(m.cost_usd), 0) AS cost_usd,
+  NULL::float8 AS p50_ms, NULL::float8 AS p95_ms, NULL::float8 AS p99_ms, NULL::text AS sketches,
+  array_agg(m.duration_ms) AS durations`;
 
 function filterSql(filter: StatsFilter, params: unknown[], alias = ''): string {
   const clauses: string[] = [];
@@ -90,9 +113,19 @@ export function alignRange(from: Date, to: Date, resolution: Resolution): { from
   return { from: new Date(Math.floor(from.getTime() / step) * step), to: new Date(Math.ceil(to.getTime() / step) * step) };
 }
 
-function sourceSql(query: StatsQuery, params: unknown[]): string {
+/**
+ * One statement: stored roll-ups (daily rows for settled days, hourly rows for
+ * settled hours) and raw calls of stale hours, each already summed per answer
+ * group in the database, so only one or two rows per group (and the sketches
+ * to merge) reach JavaScript. Group columns come from a fixed list.
+ */
+function sourceSql(query: StatsQuery, params: unknown[], everyone: boolean): string {
   const filter = query.filter ?? {};
-  const bucketOf = (column: string) => `date_trunc('${query.resolution}', ${column}, 'UTC')`;
+  // Everyone's calls, not split or filtered by user or key: the everyone roll-up has the same answer in far fewer rows.
+  const wholeTeam = everyone && filter.userId === undefined && !query.groupBy.some((column) => column === 'user_id' || column === 'api_key_id');
+  const outBucket = (column: string) => (query.bucketed ? `date_trunc('${query.resolution}', ${column}, 'UTC')` : 'NULL::timestamptz');
+  const keys = query.groupBy.map((column) => `, ${column}`).join('');
+  const rawKeys = query.groupBy.map((column) => `, m.${column} AS ${column}`).join('');
   const marks = `WITH marks AS (
       SELECT level, bucket FROM exai.rollup_pending WHERE bucket >= $1::timestamptz - interval '1 day' AND bucket < $2
     ), dirty_days AS (
@@ -100,17 +133,28 @@ function sourceSql(query: StatsQuery, params: unknown[]): string {
     ), dirty_hours AS (
       SELECT bucket AS h FROM marks WHERE level = 'hour' AND bucket >= $1
     )`;
-  const hourly = (extra: string) =>
-    `SELECT ${bucketOf('bucket')} AS bucket, ${rollupSelect} FROM exai.performance_hourly
-      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT h FROM dirty_hours)${extra}${filterSql(filter, params)}`;
-  const raw = `SELECT ${bucketOf('dh.h')} AS bucket, ${rawSelect}
+  // Functions: each adds its filter's parameters only when its part is used.
+  const hourly = () => `SELECT bucket, ${rollupColumnsSql} FROM exai.performance_hourly
+      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT h FROM dirty_hours)${filterSql(filter, params)}`;
+  // For daily answers only the hours of unsettled days, found by range so the index on bucket serves.
+  const hourlyOfDirtyDays = () => `SELECT ho.bucket, ${qualifiedRollupColumnsSql('ho')}
+      FROM dirty_days dd JOIN exai.performance_hourly ho ON ho.bucket >= dd.d AND ho.bucket < dd.d + interval '1 day'
+     WHERE ho.bucket >= $1 AND ho.bucket < $2 AND ho.bucket NOT IN (SELECT h FROM dirty_hours)${filterSql(filter, params, 'ho.')}`;
+  const daily = () =>
+    `SELECT bucket, ${wholeTeam ? everyoneColumnsSql : rollupColumnsSql}
+       FROM exai.${wholeTeam ? 'performance_daily_all' : 'performance_daily'}
+      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT d FROM dirty_days)${filterSql(filter, params)}`;
+  const stored = query.resolution === 'hour' ? hourly() : `${daily()} UNION ALL ${hourlyOfDirtyDays()}`;
+  const groupCount = query.groupBy.length + 1;
+  const groupList = Array.from({ length: groupCount }, (_, index) => String(index + 1)).join(', ');
+  return `${marks}, stored AS (${stored})
+    SELECT ${outBucket('bucket')} AS bucket${keys}, ${rolledAggregatesSql}
+      FROM stored GROUP BY ${groupList}
+    UNION ALL
+    SELECT ${outBucket('dh.h')} AS bucket${rawKeys}, ${rawAggregatesForAnswer}
       FROM dirty_hours dh JOIN exai.performance_metrics m ON m.at >= dh.h AND m.at < dh.h + interval '1 hour'
      WHERE true${filterSql(filter, params, 'm.')}
-     GROUP BY 1, ${groupColumns.map((column) => `m.${column}`).join(', ')}`;
-  if (query.resolution === 'hour') return `${marks} ${hourly('')} UNION ALL ${raw}`;
-  const daily = `SELECT bucket, ${rollupSelect} FROM exai.performance_daily
-      WHERE bucket >= $1 AND bucket < $2 AND bucket NOT IN (SELECT d FROM dirty_days)${filterSql(filter, params)}`;
-  return `${marks} ${daily} UNION ALL ${hourly(` AND date_trunc('day', bucket, 'UTC') IN (SELECT d FROM dirty_days)`)} UNION ALL ${raw}`;
+     GROUP BY ${groupList}`;
 }
 
 interface Accumulator {
@@ -147,8 +191,10 @@ function summarize(group: Accumulator): StatsRow {
   } else {
     const merged = DurationSketch.empty();
     for (const row of group.rows) {
-      if (row.sketch !== null && row.sketch !== undefined) merged.merge(DurationSketch.decode(row.sketch as Uint8Array));
-      else for (const value of (row.durations as number[] | null) ?? []) merged.add(Number(value));
+      // A group's stored sketches arrive as one value: their encodings back to back, in base64
+      // (which both drivers hand over as plain text, far cheaper to parse than arrays or bytea).
+      if (typeof row.sketches === 'string') merged.mergeEncoded(Buffer.from(row.sketches, 'base64'));
+      for (const value of (row.durations as number[] | null) ?? []) merged.add(Number(value));
     }
     percentiles = [merged.quantile(0.5), merged.quantile(0.95), merged.quantile(0.99)];
   }
@@ -178,7 +224,7 @@ export async function queryStats(scope: StatsScope, query: StatsQuery): Promise<
   const range = alignRange(query.from, query.to, query.resolution);
   const params: unknown[] = [range.from, range.to];
   const filter = scope.onlyUserId === undefined ? query.filter : { ...query.filter, userId: scope.onlyUserId };
-  const sql = sourceSql({ ...query, ...(filter === undefined ? {} : { filter }) }, params);
+  const sql = sourceSql({ ...query, ...(filter === undefined ? {} : { filter }) }, params, scope.everyone);
   const result = await read(scope, (tx) => tx.query(sql, params));
   const groups = new Map<string, Accumulator>();
   for (const row of result.rows) {

@@ -214,7 +214,7 @@ describe('exai users, keys and audit through a running exai serve (embedded data
     expect(expires).toBeLessThanOrEqual(after + 30 * day + 1000);
 
     refused(unknownUser!, /No user with handle "nobody"; create it with `exai users create nobody`/);
-    refused(unknownScope!, /Unknown scope "root"; the scopes are tools:call, conversations:read, conversations:write, files:write, metrics:read, admin/);
+    refused(unknownScope!, /Unknown scope "root"; the scopes are tools:call, conversations:read, conversations:write, files:write, metrics:read, metrics:scrape, admin/);
     refused(badExpiry!, /--expires must be a duration from 1s to 36500d, such as 90m, 24h or 30d \(got "soon"\)/);
     refused(hugeExpiry!, /--expires must be a duration from 1s to 36500d.*\(got "99999999d"\)/);
     refused(zeroExpiry!, /--expires must be a duration from 1s to 36500d.*\(got "0s"\)/);

@@ -78,6 +78,20 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
     expect(search.rows).toEqual([]);
   });
 
+  it('shows usage through the view only for one\u2019s own calls, and alert events to no user', async () => {
+    const mine = await asUser(database.db, alice, (tx) => tx.query<{ user_id: string }>('SELECT user_id FROM exai.usage_daily'));
+    expect(mine.rows.map((row) => row.user_id)).toEqual([alice]);
+    const theirs = await asUser(database.db, bob, (tx) => tx.query('SELECT * FROM exai.usage_daily'));
+    expect(theirs.rows).toEqual([]);
+    await asService(database.db, (tx) =>
+      tx.query("INSERT INTO exai.alert_events (rule, state, observed, threshold) VALUES ('slow', 'firing', 2, 1)"),
+    );
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('SELECT * FROM exai.alert_events')))).toMatch(/permission denied/);
+    expect(
+      await refusal(asUser(database.db, alice, (tx) => tx.query("INSERT INTO exai.rollup_pending (level, bucket) VALUES ('hour', now())"))),
+    ).toMatch(/permission denied/);
+  });
+
   it('lets users neither write metrics nor reach a metrics partition directly', async () => {
     expect(
       await refusal(

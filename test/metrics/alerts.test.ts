@@ -87,5 +87,22 @@ for (const backend of storageBackends()) {
         { rule: 'spend', state: 'resolved', observed: 0 },
       ]);
     });
+
+    it('resolves a firing rule once it is taken out of the configuration', async () => {
+      await evaluateAlerts(database.db, rules, silentLogger, now + 3_000);
+      expect((await events()).slice(4).map(({ rule, state }) => ({ rule, state }))).toEqual([
+        { rule: 'glm-slow', state: 'firing' },
+        { rule: 'spend', state: 'firing' },
+      ]);
+      await evaluateAlerts(database.db, rules.filter((rule) => rule.name !== 'spend'), silentLogger, now + 4_000);
+      const removed = await database.db.query<{ rule: string; state: string; details: { reason: string } }>(
+        'SELECT rule, state, details FROM exai.alert_events ORDER BY id DESC LIMIT 1',
+      );
+      expect(removed.rows[0]).toEqual({ rule: 'spend', state: 'resolved', details: { reason: 'the rule is no longer in EXAI_ALERT_RULES' } });
+      // Nothing more to resolve on the next run.
+      await evaluateAlerts(database.db, [], silentLogger, now + 5_000);
+      expect((await events()).filter((event) => event.rule === 'spend').at(-1)!.state).toBe('resolved');
+      expect((await events()).filter((event) => event.rule === 'glm-slow').at(-1)!.state).toBe('resolved');
+    });
   });
 }

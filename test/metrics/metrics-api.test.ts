@@ -264,5 +264,20 @@ for (const backend of storageBackends()) {
       expect(refused.status).toBe(400);
       expect(refused.body.error.message).toMatch(/^Invalid input for stats\.usage: since: a span such as 30m, 24h, 7d or 4w/);
     });
+
+    it('rebuilds a window of roll-ups on the operator\u2019s request, audited, and refuses windows it cannot rebuild', async () => {
+      const from = new Date(hours[0]!).toISOString();
+      const before = await ok<PerformanceReport>('/api/v1/metrics/performance?since=6h&group_by=model', admin.key);
+      const rebuilt = await ownerApi<{ hours_marked: number; hours_rebuilt: number }>(exai.config.home, 'POST', '/admin/stats.rebuild', { input: { from } });
+      expect(rebuilt.status).toBe(200);
+      expect(rebuilt.body.hours_marked).toBeGreaterThanOrEqual(2);
+      expect(rebuilt.body.hours_rebuilt).toBe(rebuilt.body.hours_marked);
+      expect((await ok<PerformanceReport>('/api/v1/metrics/performance?since=6h&group_by=model', admin.key)).rows).toEqual(before.rows);
+      const audit = await exai.rows('audit_log');
+      expect(audit.some((row) => row.action === 'metrics.rebuild' && String(row.target).startsWith(from))).toBe(true);
+      const tooOld = await ownerApi<{ error: { message: string } }>(exai.config.home, 'POST', '/admin/stats.rebuild', { input: { from: '2020-01-01T00:00:00Z' } });
+      expect(tooOld.status).toBe(400);
+      expect(tooOld.body.error.message).toMatch(/Only the last 90 days can be rebuilt/);
+    });
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Prometheus at GET /metrics: real tool calls over MCP against the fake
  * provider show up as exactly that many provider calls, the fake's token
- * counts and the registry's price; the endpoint asks for `metrics:read`;
+ * counts and the registry's price; the endpoint asks for `metrics:scrape`;
  * label values stay bounded whatever the callers send; a failing queue-depth
  * source does not fail the scrape.
  */
@@ -131,7 +131,7 @@ describe('PrometheusMetrics', () => {
 
   it('scrapes without queue depths when their source throws, rejects or hangs, and warns', async () => {
     const logs = captureLogs();
-    const prometheus = new PrometheusMetrics({ logger: logs.logger, models, queueDepthTimeoutMs: 50, recorder: { stats: () => ({ buffered: 3, written: 9, dropped: 2, failedFlushes: 1 }) } });
+    const prometheus = new PrometheusMetrics({ logger: logs.logger, models, queueDepthTimeoutMs: 50, recorder: { stats: () => ({ buffered: 3, written: 9, dropped: 2, rejected: 4, failedFlushes: 1 }) } });
     const sources = [
       () => {
         throw new Error('the job runner is gone');
@@ -147,6 +147,7 @@ describe('PrometheusMetrics', () => {
       expect(seriesOf(samples, 'exai_job_queue_depth')).toEqual([]);
       expect(valueOf(samples, 'exai_metrics_buffered')).toBe(3);
       expect(valueOf(samples, 'exai_metrics_dropped_total')).toBe(2);
+      expect(valueOf(samples, 'exai_metrics_rejected_total')).toBe(4);
       expect(samples.some((sample) => sample.name === 'exai_process_resident_memory_bytes' || sample.name === 'exai_nodejs_heap_size_used_bytes')).toBe(true);
     }
     expect(logs.lines().filter((line) => String(line.msg).includes('job queue depths could not be read'))).toHaveLength(1);
@@ -194,12 +195,14 @@ describe.each(storageBackends())('GET /metrics on $name', (backend) => {
   let exai: AuthExai;
   let reader: string;
   let caller: string;
+  let defaultKey: string;
 
   beforeAll(async () => {
     fake = await startFakeOpenAI();
     exai = await startAuthExai(backend, { KIMI_API_KEY: 'sk-kimi-metrics-0123456789', KIMI_BASE_URL: fake.baseUrl });
-    // Every scope but admin: metrics:read included.
-    reader = (await exai.userWithKey('metrics-reader')).key;
+    // Every user may read their own numbers; the instance's totals need metrics:scrape.
+    reader = (await exai.userWithKey('metrics-reader', ['metrics:scrape'])).key;
+    defaultKey = (await exai.userWithKey('metrics-user')).key;
     caller = (await exai.userWithKey('metrics-caller', ['tools:call', 'conversations:read', 'conversations:write'])).key;
   });
 
@@ -215,11 +218,11 @@ describe.each(storageBackends())('GET /metrics on $name', (backend) => {
     return parseExposition(response.text);
   }
 
-  it('asks for credentials, refuses a key without metrics:read and serves one with it', async () => {
+  it('asks for credentials, refuses keys without metrics:scrape (a default key too) and serves one with it', async () => {
     const anonymous = await exai.raw('/metrics');
     expect(anonymous.status).toBe(401);
     const challenge = anonymous.headers.get('www-authenticate') ?? '';
-    expect(challenge).toContain('scope="metrics:read"');
+    expect(challenge).toContain('scope="metrics:scrape"');
     const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)![1]!;
     expect(metadataUrl).toBe(`${exai.url}/.well-known/oauth-protected-resource/metrics`);
     expect((await exai.raw(new URL(metadataUrl).pathname)).status).toBe(200);
@@ -228,6 +231,9 @@ describe.each(storageBackends())('GET /metrics on $name', (backend) => {
     expect(forbidden.status).toBe(403);
     expect(forbidden.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
     expect(forbidden.text).not.toContain('exai_');
+    // A key made without --scopes reads its own stats but not every user's totals.
+    const ordinary = await exai.raw('/metrics', { headers: { authorization: `Bearer ${defaultKey}` } });
+    expect(ordinary.status).toBe(403);
 
     const samples = await scrape();
     expect(samples.some((sample) => sample.name === 'exai_metrics_buffered')).toBe(true);

@@ -171,6 +171,10 @@ for (const backend of storageBackends()) {
       expect(bobs).toEqual([expect.objectContaining({ user_id: bob, call_count: bobEvents.length })]);
       const all = await queryStats({ db: database.db, userId: bob, everyone: true }, { ...overDays('day'), groupBy: [] });
       expect(all[0]!.call_count).toBe(aliceEvents.length + bobEvents.length);
+      // Everyone's settled days come from the everyone roll-up: per model, the same answer as over both users' calls.
+      const days = await database.db.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.performance_daily_all');
+      expect(days.rows[0]!.n).toBeGreaterThan(0);
+      checkPerModel(await queryStats({ db: database.db, userId: bob, everyone: true }, overDays('day')), [...aliceEvents, ...bobEvents], 'everyone, daily');
     });
 
     it('includes late calls at once and after the next roll-up, and re-running any window changes nothing', async () => {
@@ -197,7 +201,11 @@ for (const backend of storageBackends()) {
 
     it('drops raw partitions past 7 days but keeps answering from the roll-ups', async () => {
       const later = now + 6 * dayMs;
-      const result = await applyRetention(database.db, later);
+      // A late call into an hour whose partition retention is about to drop: rolled up before it goes.
+      const lateInOldHour = makeEvents(alice, 4, 30, [hours[0]!]);
+      await new DatabaseMetricsSink(database.db).write(lateInOldHour);
+      aliceEvents.push(...lateInOldHour);
+      const result = await applyRetention(database.db, { now: later });
       expect(result.partitionsDropped).toBeGreaterThanOrEqual(1);
       const raw = await database.db.query(`SELECT count(*)::int AS n FROM exai.performance_metrics WHERE at < $1`, [new Date(today - dayMs)]);
       expect(raw.rows[0]).toEqual({ n: 0 });

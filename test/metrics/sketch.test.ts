@@ -61,6 +61,15 @@ describe('duration sketch', () => {
     expect(sketch.quantile(0)).toBe(0);
   });
 
+  it('merges a concatenation of encodings as the database hands a group over', () => {
+    const parts = [[1, 2, 3], [500, 600], [], [0, 70_000]].map((values) => DurationSketch.of(values));
+    const one = DurationSketch.empty();
+    one.mergeEncoded(Buffer.concat(parts.map((part) => part.encode())));
+    const expected = DurationSketch.of([1, 2, 3, 500, 600, 0, 70_000]);
+    expect(one.encode()).toEqual(expected.encode());
+    expect(() => DurationSketch.empty().mergeEncoded(Buffer.concat([parts[0]!.encode(), Uint8Array.from([7])]))).toThrow(/format 7/);
+  });
+
   it('keeps counts past 2^31 exact', () => {
     const sketch = DurationSketch.empty();
     sketch.add(10, 3_000_000_000);

@@ -51,7 +51,7 @@ export function registerKeys(program: Command, context: CliContext): void {
     .command('create')
     .description('create an API key; it is printed once')
     .requiredOption('--user <handle>', 'the user the key acts as')
-    .option('--scopes <list>', 'comma-separated: tools:call, conversations:read, conversations:write, files:write, metrics:read, admin (default: all but admin)', parseScopes)
+    .option('--scopes <list>', 'comma-separated: tools:call, conversations:read, conversations:write, files:write, metrics:read, metrics:scrape, admin (default: all but admin and metrics:scrape)', parseScopes)
     .option('--expires <duration>', 'lifetime such as 30d or 12h (default: never)', durationOption('--expires', false))
     .option('--name <name>', 'what the key is for')
     .option('--rpm <n>', 'requests per minute (default: EXAI_RATE_REQUESTS_PER_MINUTE)', countOption('--rpm'))

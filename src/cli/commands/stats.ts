@@ -9,7 +9,7 @@ import { ExaiError } from '../../errors.js';
 import type { AlertEvent } from '../../metrics/alert-events.js';
 import { groupKeys, type StatsRow } from '../../metrics/stats-query.js';
 import { bottleneckSorts, performanceViews, usageGroupKeys, type PerformanceInput } from '../../metrics/report-input.js';
-import { performanceInputFrom, usageInputFrom, type RawParams } from '../../metrics/report-params.js';
+import { instant, performanceInputFrom, usageInputFrom, type RawParams } from '../../metrics/report-params.js';
 import type { PerformanceReport, UsageReport, UsageRow } from '../../metrics/reports.js';
 import { runAdmin } from '../data-access.js';
 import type { CliContext } from '../context.js';
@@ -95,8 +95,11 @@ function usageText(report: UsageReport): string {
   return `${head}\n\n${table(headers, rows)}\n\n${total}`;
 }
 
-function alertText(events: AlertEvent[], rule: string | undefined): string {
-  if (events.length === 0) return rule === undefined ? 'No alert events: no alert rules configured.' : `No alert events for rule ${JSON.stringify(rule)}.`;
+function alertText(events: AlertEvent[], rule: string | undefined, rules: number): string {
+  if (events.length === 0) {
+    if (rule !== undefined) return `No alert events for rule ${JSON.stringify(rule)}.`;
+    return rules === 0 ? 'No alert events: no alert rules are configured (EXAI_ALERT_RULES).' : `No alert events: none of the ${rules} rules in EXAI_ALERT_RULES has fired.`;
+  }
   return table(
     ['at', 'rule', 'state', 'observed', 'threshold', 'id'],
     events.map((event) => [event.at, event.rule, event.state, event.observed === null ? '-' : ms(event.observed), ms(event.threshold), String(event.id)]),
@@ -168,6 +171,19 @@ export function registerStats(program: Command, context: CliContext): void {
   );
 
   stats
+    .command('rebuild')
+    .description('roll a window up again (hours from raw calls, kept 7 days; days from hourly rows, kept 90 days)')
+    .requiredOption('--from <time>', 'start: an ISO 8601 time or a date such as 2026-11-01')
+    .option('--to <time>', 'end (default now)')
+    .option('--json', 'print JSON')
+    .action(async (options: { from: string; to?: string; json?: boolean }) => {
+      const config = context.config();
+      const input = { from: instant(options.from), ...(options.to !== undefined && { to: instant(options.to) }) };
+      const result = await runAdmin(config, context.logger(config, 'stats'), 'stats.rebuild', input, cliActor());
+      printData(result, options, () => `Rebuilt ${result.from} to ${result.to}: ${result.hours_rebuilt} hours and ${result.days_rebuilt} days rolled up again.`);
+    });
+
+  stats
     .command('alerts')
     .description('alert events, newest first: when a rule started firing and when it resolved')
     .option('--rule <name>', 'only this rule')
@@ -177,6 +193,6 @@ export function registerStats(program: Command, context: CliContext): void {
       const config = context.config();
       const input = { limit: options.limit ?? 50, ...(options.rule !== undefined && { rule: options.rule }) };
       const events = await runAdmin(config, context.logger(config, 'stats'), 'stats.alerts', input, cliActor());
-      printData(events, options, () => alertText(events, options.rule));
+      printData(events, options, () => alertText(events, options.rule, config.metrics.alertRules.length));
     });
 }

@@ -1,5 +1,13 @@
 -- description: performance metrics: raw calls partitioned by day, hourly and daily roll-ups with mergeable sketches, usage, alerts
 
+-- A scope for Prometheus scrapers: /metrics adds up every user's calls, so
+-- keys get it only when asked for.
+ALTER TABLE exai.api_keys DROP CONSTRAINT api_keys_scopes_check;
+ALTER TABLE exai.api_keys ADD CONSTRAINT api_keys_scopes_check CHECK (
+  cardinality(scopes) > 0 AND
+  scopes <@ ARRAY['tools:call', 'conversations:read', 'conversations:write', 'files:write', 'metrics:read', 'metrics:scrape', 'admin']::text[]
+);
+
 -- Raw calls -------------------------------------------------------------------
 -- One row per tool call and per provider call, kept 7 days. Partitioned by UTC
 -- day so that retention drops a whole partition instead of deleting rows
@@ -65,40 +73,53 @@ BEGIN
 END
 $fn$;
 
--- Drops the partitions of days before p_before; returns how many.
-CREATE FUNCTION exai.drop_metrics_partitions_before(p_before date) RETURNS integer
+-- The days whose partitions end before p_before, oldest first.
+CREATE FUNCTION exai.metrics_partition_days_before(p_before date) RETURNS SETOF date
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+  SELECT to_date(substr(c.relname, 22), 'YYYYMMDD') AS day
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE i.inhparent = 'exai.performance_metrics'::regclass
+     AND n.nspname = 'exai'
+     AND c.relname ~ '^performance_metrics_p[0-9]{8}$'
+     AND to_date(substr(c.relname, 22), 'YYYYMMDD') < p_before
+   ORDER BY 1
+$fn$;
+
+-- Drops one day's partition. Dropping takes an exclusive lock on the parent
+-- table, so retention drops one partition per transaction with a short
+-- lock_timeout: a long reader delays the drop, never the recorder's writes.
+CREATE FUNCTION exai.drop_metrics_partition(p_day date) RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-  part record;
-  dropped integer := 0;
+  part text := 'performance_metrics_p' || to_char(p_day, 'YYYYMMDD');
 BEGIN
-  FOR part IN
-    SELECT c.relname
-      FROM pg_inherits i
-      JOIN pg_class c ON c.oid = i.inhrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE i.inhparent = 'exai.performance_metrics'::regclass
-       AND n.nspname = 'exai'
-       AND c.relname ~ '^performance_metrics_p[0-9]{8}$'
-       AND to_date(substr(c.relname, 22), 'YYYYMMDD') < p_before
-  LOOP
-    EXECUTE format('DROP TABLE exai.%I', part.relname);
-    dropped := dropped + 1;
-  END LOOP;
-  RETURN dropped;
+  IF to_regclass('exai.' || part) IS NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE format('DROP TABLE exai.%I', part);
+  RETURN true;
 END
 $fn$;
 REVOKE EXECUTE ON FUNCTION exai.ensure_metrics_partition(date) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION exai.drop_metrics_partitions_before(date) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION exai.metrics_partition_days_before(date) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION exai.drop_metrics_partition(date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION exai.ensure_metrics_partition(date) TO service_role;
-GRANT EXECUTE ON FUNCTION exai.drop_metrics_partitions_before(date) TO service_role;
+GRANT EXECUTE ON FUNCTION exai.metrics_partition_days_before(date) TO service_role;
+GRANT EXECUTE ON FUNCTION exai.drop_metrics_partition(date) TO service_role;
 
 -- Roll-ups --------------------------------------------------------------------
--- One row per bucket and group. `sketch` is a DDSketch (1% relative accuracy)
--- of the durations, serialized as protobuf: sketches merge exactly, so the p95
+-- One row per bucket and group. `sketch` holds the bins of a DDSketch (1%
+-- relative accuracy) of the durations in exai's compact encoding
+-- (src/metrics/sketch.ts): sketches merge exactly, so the p95
 -- of a day or of several groups is computed from the merged sketch, never by
 -- averaging percentiles. Hourly rows are built from raw calls, daily rows by
 -- merging the day's hourly sketches.
@@ -135,6 +156,18 @@ ALTER TABLE exai.performance_daily
   ADD CONSTRAINT performance_daily_key UNIQUE NULLS NOT DISTINCT (bucket, user_id, api_key_id, kind, tool, model, provider, param_hash);
 CREATE INDEX performance_daily_user_idx ON exai.performance_daily (user_id, bucket);
 
+-- Every user's calls together (no user or key columns), for the questions an
+-- administrator asks across everyone: a tenth or less of the rows to merge.
+-- Built by the daily roll-up alongside performance_daily; only the service reads it.
+CREATE TABLE exai.performance_daily_all (LIKE exai.performance_hourly INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE exai.performance_daily_all DROP COLUMN user_id, DROP COLUMN api_key_id;
+ALTER TABLE exai.performance_daily_all
+  ADD CONSTRAINT performance_daily_all_key UNIQUE NULLS NOT DISTINCT (bucket, kind, tool, model, provider, param_hash);
+ALTER TABLE exai.performance_daily_all ENABLE ROW LEVEL SECURITY;
+ALTER TABLE exai.performance_daily_all FORCE ROW LEVEL SECURITY;
+CREATE POLICY performance_daily_all_service ON exai.performance_daily_all FOR ALL TO service_role USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, DELETE ON exai.performance_daily_all TO service_role;
+
 ALTER TABLE exai.performance_hourly ENABLE ROW LEVEL SECURITY;
 ALTER TABLE exai.performance_hourly FORCE ROW LEVEL SECURITY;
 ALTER TABLE exai.performance_daily ENABLE ROW LEVEL SECURITY;
@@ -151,7 +184,7 @@ GRANT SELECT, INSERT, DELETE ON exai.performance_hourly, exai.performance_daily 
 -- Usage (tokens and cost per user, key, provider, model and day): the provider
 -- calls of the daily roll-ups. A view, so it can never disagree with them.
 CREATE VIEW exai.usage_daily WITH (security_invoker = true) AS
-  SELECT bucket::date AS day, user_id, api_key_id, provider, model,
+  SELECT (bucket AT TIME ZONE 'UTC')::date AS day, user_id, api_key_id, provider, model,
          sum(call_count)::bigint AS call_count,
          sum(error_count)::bigint AS error_count,
          sum(input_tokens)::bigint AS input_tokens,
@@ -164,10 +197,11 @@ GRANT SELECT ON exai.usage_daily TO authenticated, service_role;
 
 -- Buckets whose roll-up is stale. The recorder marks an hour when it writes
 -- calls into it; the hourly roll-up rebuilds the hour and marks its day; the
--- daily roll-up rebuilds a day once none of its hours is stale. `version`
--- changes with every mark, so a roll-up clears only the mark it read: calls
--- that arrive while it runs leave the bucket stale for the next run. Readers
--- use raw calls (or hourly rows) for stale buckets, so answers are never behind.
+-- daily roll-up rebuilds a day once none of its hours is stale. A roll-up
+-- holds the mark's row lock while it rebuilds: a flush into that hour waits,
+-- then marks it again, so calls that arrive meanwhile are rolled up next time.
+-- `version` changes with every mark (for diagnosis). Readers use raw calls
+-- (or hourly rows) for stale buckets, so answers are never behind.
 CREATE SEQUENCE exai.rollup_version_seq;
 CREATE TABLE exai.rollup_pending (
   level text NOT NULL CHECK (level IN ('hour', 'day')),

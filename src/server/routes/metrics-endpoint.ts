@@ -1,5 +1,5 @@
 /**
- * Prometheus at `GET /metrics`, behind the `metrics:read` scope like any
+ * Prometheus at `GET /metrics`, behind the `metrics:scrape` scope (every user's calls added up, so keys get it only when asked for) like any
  * protected route (in local mode the local user holds every scope), and the
  * hook that times every HTTP request by its route pattern.
  */
@@ -26,7 +26,7 @@ export function registerHttpMetrics(app: FastifyInstance, prometheus: Prometheus
 }
 
 export function registerMetricsEndpoint(app: FastifyInstance, services: Services, authenticator: Authenticator): void {
-  app.get('/metrics', { onRequest: requireScope(authenticator, services.config, 'metrics:read') }, async (_request, reply) => {
+  app.get('/metrics', { onRequest: requireScope(authenticator, services.config, 'metrics:scrape') }, async (_request, reply) => {
     const body = await services.prometheus.metrics();
     return reply.header('content-type', services.prometheus.contentType).header('cache-control', 'no-store').send(body);
   });
