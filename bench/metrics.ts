@@ -68,6 +68,7 @@ import type { StatsScope } from '../src/metrics/stats-query.js';
 import { ensureUser } from '../src/users/users.js';
 import { externalUrls } from './backends.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { measureRetention } from './metrics-retention.js';
 import { compareThroughput, makeResult, runForDuration, type BenchContext, type BenchResult, type Benchmark } from './harness.js';
 import {
   comparedTool,
@@ -464,7 +465,7 @@ async function measureIngest(context: BenchContext): Promise<BenchResult> {
       notes:
         `project: MetricsRecorder.record() of ${size.burst} events (tool and provider calls of 10 users, 5 models, the last 10 minutes) ` +
         `then await flush(), until committed: DatabaseMetricsSink, batches of ${batchSize}, each one transaction as service_role ` +
-        `(INSERT … SELECT unnest into exai.performance_metrics, RETURNING at, + upsert of the stale-hour marks in exai.rollup_pending); ` +
+        `(one JSON text through json_to_recordset into exai.performance_metrics, RETURNING at, + upsert of the stale-hour marks in exai.rollup_pending); ` +
         `baseline: the same events in the same batches as one multi-row INSERT … SELECT unnest each, as the superuser, autocommit, ` +
         `no role switch, no marks. Partitions made beforehand. ${size.rounds} alternating rounds of ${size.roundMs} ms per side after a warm-up; ` +
         `one flush in flight at a time (the recorder's rule), one baseline statement at a time. ` +
@@ -881,7 +882,7 @@ async function measureQueries(context: BenchContext): Promise<BenchResult[]> {
 
 export const metricsBenchmark: Benchmark = {
   id: 'metrics',
-  description: 'recording overhead on an MCP tool call, recorder ingest vs raw INSERT, report queries over 10M calls of roll-ups',
+  description: 'recording overhead on an MCP tool call, recorder ingest vs raw INSERT, report queries over 10M calls of roll-ups, retention by partition drop vs batched DELETE',
   async run(context) {
     const results: BenchResult[] = [];
     context.progress('metrics: recording overhead');
@@ -890,6 +891,8 @@ export const metricsBenchmark: Benchmark = {
     results.push(await measureIngest(context));
     context.progress('metrics: queries');
     results.push(...(await measureQueries(context)));
+    context.progress('metrics: retention');
+    results.push(await measureRetention(context));
     return results;
   },
 };

@@ -112,8 +112,13 @@ export class MetricsRecorder {
   }
 
   private async drain(everything: boolean): Promise<void> {
-    while (this.buffer.length >= (everything ? 1 : this.batchSize)) {
+    // "Everything" is what was buffered when the flush began: calls that arrive while it writes
+    // (the database answers over the network, so they do) wait for a full batch or the next tick
+    // instead of trickling out in many small transactions.
+    let owed = everything ? this.buffer.length : 0;
+    while (owed > 0 || this.buffer.length >= this.batchSize) {
       const batch = this.buffer.slice(0, this.batchSize);
+      owed = Math.max(0, owed - batch.length);
       let rejected: number;
       try {
         rejected = await this.options.sink.write(batch);

@@ -46,19 +46,25 @@ async function dropOldPartitions(db: Database, before: Date, logger: Logger | un
   );
   let dropped = 0;
   for (const { day } of days.rows) {
-    try {
-      await asService(db, async (tx) => {
-        await tx.query(`SELECT set_config('lock_timeout', '2s', true)`);
-        await tx.query('SELECT exai.drop_metrics_partition($1::date)', [day]);
-      });
-      dropped += 1;
-    } catch (error) {
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      if (code !== '55P03') throw error;
-      logger?.warn({ day }, 'a metrics partition was busy; it is dropped on the next retention run');
-    }
+    if (await dropMetricsPartition(db, day)) dropped += 1;
+    else logger?.warn({ day }, 'a metrics partition was busy; it is dropped on the next retention run');
   }
   return dropped;
+}
+
+/** Drops one day's raw partition (`YYYY-MM-DD`); false when it was busy past the lock timeout. */
+export async function dropMetricsPartition(db: Database, day: string): Promise<boolean> {
+  try {
+    await asService(db, async (tx) => {
+      await tx.query(`SELECT set_config('lock_timeout', '2s', true)`);
+      await tx.query('SELECT exai.drop_metrics_partition($1::date)', [day]);
+    });
+    return true;
+  } catch (error) {
+    const code = (error as { cause?: { code?: unknown } }).cause?.code;
+    if (code === '55P03') return false;
+    throw error;
+  }
 }
 
 /** Alert events past retention, except each rule's latest: it holds whether the rule is firing. */
