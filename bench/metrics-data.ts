@@ -8,18 +8,9 @@
 import type { MetricEvent } from '../src/metrics/event.js';
 import { DurationSketch } from '../src/metrics/sketch.js';
 import { performanceParamHash } from '../src/metrics/param-hash.js';
+import { seededRandom as seeded } from './workload.js';
 
-/** mulberry32: a small seeded generator, uniform on [0, 1). */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded };
 
 /** How one model answers: a log-normal duration (median, spread), tokens and price per call. */
 export interface ModelProfile {

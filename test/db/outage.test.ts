@@ -2,36 +2,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../src/app/services.js';
 import { loadConfig } from '../../src/config.js';
 import { ConversationStore } from '../../src/conversations/store.js';
-import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/types.js';
 import { asService } from '../../src/db/session.js';
 import { MemoryCache } from '../../src/cache/memory.js';
 import { ensureUser } from '../../src/users/users.js';
-import { createPostgresDatabase, silentLogger, type TestDatabase } from '../support/backends.js';
+import { silentLogger, type TestDatabase } from '../support/backends.js';
 import { expectExaiError } from '../support/assertions.js';
 import { externalBackends } from '../support/env.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
+import { startProxiedPostgres, type ProxiedPostgres } from '../support/proxied-postgres.js';
 
 
 describe.runIf(externalBackends() !== undefined)('PostgreSQL outages', () => {
   let database: TestDatabase;
   let proxy: TcpProxy;
   let proxied: Database;
+  let setup: ProxiedPostgres | undefined;
 
   beforeAll(async () => {
-    database = await createPostgresDatabase();
-    const target = new URL(database.location);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const through = new URL(database.location);
-    through.hostname = '127.0.0.1';
-    through.port = String(proxy.port);
-    proxied = await openPostgres({ url: through.toString(), poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 800, logger: silentLogger });
+    setup = await startProxiedPostgres({ poolMax: 4, connectTimeoutMs: 1000, queryTimeoutMs: 800 });
+    ({ database, proxy, proxied } = setup);
   });
 
   afterAll(async () => {
-    await proxied?.close();
-    await proxy?.close();
-    await database?.destroy();
+    await setup?.close();
   });
 
   it('stops start-up with a clear error when the database is unreachable, hiding the password', async () => {

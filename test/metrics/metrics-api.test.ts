@@ -16,20 +16,8 @@ import { storageBackends } from '../support/backends.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { startAuthExai, type AuthExai } from '../support/auth-server.js';
 import { ownerApi } from '../support/cli.js';
+import { exactQuantile, seededRandom } from '../support/metric-events.js';
 
-/** A seeded generator: the same numbers every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const exactQuantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))]!;
 
 const pricedModels = [
   { model: 'kimi-k2-0905-preview', provider: 'kimi', cost: 0.002 },
@@ -38,7 +26,7 @@ const pricedModels = [
 ];
 
 function makeEvents(userId: string, seed: number, count: number, hourStarts: number[], models: typeof pricedModels): MetricEvent[] {
-  const r = random(seed);
+  const r = seededRandom(seed);
   return Array.from({ length: count }, (_, i): MetricEvent => {
     const { model, provider, cost } = models[i % models.length]!;
     const failed = r() < 0.1;

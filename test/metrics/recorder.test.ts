@@ -7,14 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres } from '../../src/db/postgres.js';
 import type { Database } from '../../src/db/types.js';
 import type { MetricEvent } from '../../src/metrics/event.js';
 import { DatabaseMetricsSink } from '../../src/metrics/metrics-store.js';
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import { externalBackends } from '../support/env.js';
-import { createPgliteDatabase, createPostgresDatabase, silentLogger, waitFor, type TestDatabase } from '../support/backends.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { createPgliteDatabase, silentLogger, waitFor, type TestDatabase } from '../support/backends.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
+import { startProxiedPostgres, type ProxiedPostgres } from '../support/proxied-postgres.js';
 
 function event(i: number, overrides: Partial<MetricEvent> = {}): MetricEvent {
   return {
@@ -69,21 +69,15 @@ describe.runIf(externalBackends() !== undefined)('the metrics recorder during a 
   let database: TestDatabase;
   let proxy: TcpProxy;
   let proxied: Database;
+  let setup: ProxiedPostgres | undefined;
 
   beforeAll(async () => {
-    database = await createPostgresDatabase();
-    const target = new URL(database.location);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const through = new URL(database.location);
-    through.hostname = '127.0.0.1';
-    through.port = String(proxy.port);
-    proxied = await openPostgres({ url: through.toString(), poolMax: 4, connectTimeoutMs: 500, queryTimeoutMs: 800, logger: silentLogger });
+    setup = await startProxiedPostgres({ poolMax: 4, connectTimeoutMs: 500, queryTimeoutMs: 800 });
+    ({ database, proxy, proxied } = setup);
   });
 
   afterAll(async () => {
-    await proxied?.close();
-    await proxy?.close();
-    await database?.destroy();
+    await setup?.close();
   });
 
   it('never makes a call wait, bounds its buffer, counts drops, and writes what it kept once the database is back', async () => {

@@ -14,6 +14,7 @@ import { rollUpPending } from '../../src/metrics/rollups.js';
 import { silentLogger } from '../support/backends.js';
 import { cleanEnv, preparedHome, runCli } from '../support/cli.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { exactQuantile } from '../support/metric-events.js';
 
 interface StatsRow {
   tool: string | null;
@@ -33,10 +34,6 @@ const kimiCalls = 40;
 const glmCalls = 24;
 const glmFailures = 3;
 
-function exactQuantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
 
 describe('recording tool and provider calls', () => {
   let fake: FakeOpenAI;

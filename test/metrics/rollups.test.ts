@@ -14,35 +14,7 @@ import { markWindowStale, rollUpPending } from '../../src/metrics/rollups.js';
 import { applyRetention } from '../../src/metrics/retention.js';
 import { queryStats, type StatsQuery, type StatsRow, type StatsScope } from '../../src/metrics/stats-query.js';
 import { dayMs, hourMs, startOfDay } from '../../src/metrics/buckets.js';
-
-/** A seeded generator: the same distributions every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The value at rank floor(q·(n−1)) of the sorted values: what a sketch approximates. */
-function exactQuantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
-function expectWithin1Percent(actual: number, exact: number, what: string): void {
-  expect(Math.abs(actual - exact) / exact, `${what}: ${actual} vs exact ${exact}`).toBeLessThanOrEqual(0.01);
-}
-
-const models = [
-  // Log-normal, bimodal and uniform shapes: a p95 average would be far off on each.
-  { model: 'kimi-k2-0905-preview', provider: 'kimi', draw: (r: () => number) => Math.exp(6 + 0.8 * Math.sqrt(-2 * Math.log(r() || 1e-9)) * Math.cos(2 * Math.PI * r())) },
-  { model: 'glm-4.6', provider: 'glm', draw: (r: () => number) => (r() < 0.9 ? 200 + r() * 100 : 5_000 + r() * 5_000) },
-  { model: 'glm-4.5-flash', provider: 'glm', draw: (r: () => number) => 50 + r() * 950 },
-];
+import { exactQuantile, expectWithin1Percent, makeEvents, testModels as models } from '../support/metric-events.js';
 
 const now = Date.now();
 const today = startOfDay(new Date(now)).getTime();
@@ -50,36 +22,6 @@ const today = startOfDay(new Date(now)).getTime();
 const hours = [today - 2 * dayMs + hourMs, today - 2 * dayMs + 2 * hourMs, today - 2 * dayMs + 3 * hourMs];
 // The last full hour: yesterday's or today's.
 const bobHour = Math.floor(now / hourMs) * hourMs - hourMs;
-
-function makeEvents(userId: string, seed: number, perHour: number, hourStarts: number[]): MetricEvent[] {
-  const r = random(seed);
-  const events: MetricEvent[] = [];
-  for (const start of hourStarts) {
-    for (let i = 0; i < perHour; i += 1) {
-      const { model, provider, draw } = models[i % models.length]!;
-      const failed = r() < 0.05;
-      events.push({
-        kind: 'provider',
-        at: new Date(start + Math.floor(r() * (hourMs - 1))),
-        tool: i % 2 === 0 ? 'chat' : 'codereview',
-        model,
-        provider,
-        paramHash: '00112233445566ff',
-        durationMs: draw(r),
-        timeToFirstTokenMs: 40,
-        inputTokens: 100 + (i % 7),
-        outputTokens: 20 + (i % 5),
-        costUsd: model === 'glm-4.6' ? null : 0.001 * (1 + (i % 3)),
-        outcome: failed ? 'error' : 'ok',
-        errorClass: failed ? 'http_503' : null,
-        userId,
-        apiKeyId: null,
-        conversationId: null,
-      });
-    }
-  }
-  return events;
-}
 
 function expected(events: MetricEvent[], model: string) {
   const mine = events.filter((event) => event.model === model);

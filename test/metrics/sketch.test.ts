@@ -2,14 +2,8 @@
 import { DDSketch } from '@datadog/sketches-js';
 import { describe, expect, it } from 'vitest';
 import { DurationSketch, sketchAccuracy } from '../../src/metrics/sketch.js';
+import { seededRandom } from '../support/metric-events.js';
 
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 4294967296;
-  };
-}
 
 const quantiles = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1];
 
@@ -23,7 +17,7 @@ const distributions: Record<string, (r: () => number) => number> = {
 describe('duration sketch', () => {
   for (const [name, draw] of Object.entries(distributions)) {
     it(`gives the library's quantiles and stays within 1% of the exact ones: ${name}`, () => {
-      const r = random(name.length * 7919);
+      const r = seededRandom(name.length * 7919);
       const values = Array.from({ length: 20_000 }, () => draw(r));
       const ours = DurationSketch.of(values);
       const library = new DDSketch({ relativeAccuracy: sketchAccuracy });
@@ -38,7 +32,7 @@ describe('duration sketch', () => {
   }
 
   it('merges exactly: the merge of parts equals the sketch of the whole, in any order', () => {
-    const r = random(42);
+    const r = seededRandom(42);
     const parts = Array.from({ length: 24 }, (_, hour) => Array.from({ length: 500 }, () => (hour % 3 === 0 ? 5_000 : 50) * (0.5 + r())));
     const whole = DurationSketch.of(parts.flat());
     const forward = DurationSketch.empty();

@@ -28,64 +28,8 @@ import { dayMs, hourMs, startOfDay } from '../../src/metrics/buckets.js';
 import type { AlertEvent } from '../../src/metrics/alert-events.js';
 import { storageBackends, type TestDatabase } from '../support/backends.js';
 import { preparedHome, runCli, startServe, type CliResult } from '../support/cli.js';
+import { exactQuantile, expectWithin1Percent, makeEvents, testModels as models } from '../support/metric-events.js';
 
-/** A seeded generator: the same distributions every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The value at rank floor(q·(n−1)) of the sorted values. */
-function exactQuantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
-const models = [
-  { model: 'kimi-k2-0905-preview', provider: 'kimi', draw: (r: () => number) => Math.exp(6 + 0.8 * Math.sqrt(-2 * Math.log(r() || 1e-9)) * Math.cos(2 * Math.PI * r())) },
-  { model: 'glm-4.6', provider: 'glm', draw: (r: () => number) => (r() < 0.9 ? 200 + r() * 100 : 5_000 + r() * 5_000) },
-  { model: 'glm-4.5-flash', provider: 'glm', draw: (r: () => number) => 50 + r() * 950 },
-];
-
-function makeEvents(userId: string, seed: number, perHour: number, hourStarts: number[], modelCount = models.length): MetricEvent[] {
-  const r = random(seed);
-  const events: MetricEvent[] = [];
-  for (const start of hourStarts) {
-    for (let i = 0; i < perHour; i += 1) {
-      const { model, provider, draw } = models[i % modelCount]!;
-      const failed = r() < 0.05;
-      events.push({
-        kind: 'provider',
-        at: new Date(start + Math.floor(r() * (hourMs - 1))),
-        tool: i % 2 === 0 ? 'chat' : 'codereview',
-        model,
-        provider,
-        paramHash: '00112233445566ff',
-        durationMs: draw(r),
-        timeToFirstTokenMs: 40,
-        inputTokens: 100 + (i % 7),
-        outputTokens: 20 + (i % 5),
-        costUsd: model === 'glm-4.6' ? null : 0.001 * (1 + (i % 3)),
-        outcome: failed ? 'error' : 'ok',
-        errorClass: failed ? 'http_503' : null,
-        userId,
-        apiKeyId: null,
-        conversationId: null,
-      });
-    }
-  }
-  return events;
-}
-
-function expectWithin1Percent(actual: number, exact: number, what: string): void {
-  expect(Math.abs(actual - exact) / exact, `${what}: ${actual} vs exact ${exact}`).toBeLessThanOrEqual(0.01);
-}
 
 /** Every model's row must hold exactly these events' counts and cost, and their percentiles within 1%. */
 function expectRowsMatch(report: PerformanceReport, events: MetricEvent[], label: string): void {
