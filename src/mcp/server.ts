@@ -60,7 +60,6 @@ function missingScopes(principal: Principal, tool: ToolDefinition): Scope[] {
   return ['tools:call' as Scope, ...(tool.scopes ?? defaultToolScopes)].filter((scope) => !hasScope(principal, scope));
 }
 
-
 /** The arguments that change how a tool's model performs (see performanceParamHash). */
 function performanceArgs(args: Record<string, unknown>): ToolCallStart['params'] {
   return {
