@@ -41,7 +41,7 @@ function missingScopeError(tool: ToolDefinition, principal: Principal, missing: 
   const remedy =
     principal.method === 'jwt'
       ? 'Ask for a token whose `scope` claim includes it.'
-      : `Use a key created with \`exai keys create --scopes ${[...principal.scopes, ...missing].join(',')}\`.`;
+      : `Use a key created with \`exai keys create --user <handle> --scopes ${[...principal.scopes, ...missing].join(',')}\`.`;
   return new ExaiError('forbidden', `${tool.name} needs the scope ${missing.join(' and ')}, which this credential lacks. ${remedy}`);
 }
 

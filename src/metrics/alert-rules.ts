@@ -12,8 +12,7 @@ export type AlertMetric = (typeof alertMetrics)[number];
 
 const window = z
   .string()
-  .regex(/^\d{1,5}(m|h)$/, 'a window such as 5m, 15m or 1h')
-  .refine((text) => spanMs(text) >= 60_000 && spanMs(text) <= 86_400_000, 'between 1m and 24h');
+  .refine((text) => /^\d{1,5}(m|h)$/.test(text) && spanMs(text) >= 60_000 && spanMs(text) <= 86_400_000, 'a window from 1m to 24h, such as 5m, 15m or 1h');
 
 export const alertRule = z
   .object({
@@ -28,7 +27,8 @@ export const alertRule = z
     model: z.string().min(1).max(200).optional(),
     provider: z.string().min(1).max(100).optional(),
   })
-  .strict();
+  .strict()
+  .refine((rule) => rule.metric !== 'error_rate' || rule.above < 1, { message: 'an error_rate is a fraction from 0 to 1: above must be below 1 (0.05 means 5%)', path: ['above'] });
 export type AlertRule = z.infer<typeof alertRule>;
 
 export const alertRules = z

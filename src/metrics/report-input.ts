@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { groupKeys } from './stats-query.js';
 
-/** `30m`, `24h`, `7d`, `2w`: a span back from now. */
+/** `30m`, `24h`, `7d`, `2w`: a span back from the range's end (now unless `to` says otherwise). */
 const spanPattern = /^(\d{1,5})(m|h|d|w)$/;
 const spanUnitMs = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 /** Raw calls and roll-ups together reach two years back. */
@@ -25,7 +25,7 @@ const instant = z.iso.datetime({ offset: true }).describe('an ISO 8601 time such
 const name = z.string().min(1).max(200);
 
 const rangeFields = {
-  since: span.optional().describe('How far back from now: 30m, 24h, 7d, 4w. Default 24h (usage: the current month).'),
+  since: span.optional().describe('How far back from `to` (default now): 30m, 24h, 7d, 4w. Default 24h (usage: the current month).'),
   from: instant.optional().describe('Start of the range (ISO 8601); overrides `since`.'),
   to: instant.optional().describe('End of the range (ISO 8601); default now.'),
 };

@@ -20,12 +20,12 @@ const performanceParams = ['view', 'since', 'from', 'to', 'kind', 'tool', 'model
 const usageParams = ['since', 'from', 'to', 'model', 'provider', 'group_by', 'limit'] as const;
 
 /** What each parameter accepts, completing "<name> must be …". */
-function accepted(name: string, which: 'performance' | 'usage'): string {
+function accepted(name: string, which: 'performance' | 'usage', style: ParamStyle): string {
   switch (name) {
     case 'view':
       return `one of ${performanceViews.join(', ')}`;
     case 'since':
-      return 'a span back from now such as 30m, 24h, 7d or 2w (m, h, d, w; at most 2 years)';
+      return `a span back from ${paramLabel('to', style)} (default now) such as 30m, 24h, 7d or 2w (m, h, d, w; at most 2 years)`;
     case 'from':
     case 'to':
       return 'an ISO 8601 time such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01 (midnight UTC)';
@@ -90,7 +90,7 @@ function refusal(error: z.ZodError, input: Record<string, unknown>, shown: Recor
     if (problems.has(name)) continue;
     const element = issue.path.length > 1 && name === 'group_by' ? (input.group_by as unknown[])[issue.path[1] as number] : undefined;
     const got = element === undefined ? shown[name] : String(element);
-    problems.set(name, `${paramLabel(name, style)} must be ${accepted(name, which)} (got ${JSON.stringify(got ?? '')}).`);
+    problems.set(name, `${paramLabel(name, style)} must be ${accepted(name, which, style)} (got ${JSON.stringify(got ?? '')}).`);
   }
   return new ExaiError('invalid_argument', [...problems.values()].join(' '));
 }

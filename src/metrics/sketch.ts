@@ -8,8 +8,10 @@
  * The bins are kept here as one dense array and stored in a compact form of
  * our own (varints of the occupied range): a query merges thousands of stored
  * sketches, and the library's protobuf form costs ~35 µs to decode against
- * ~1 µs for this one. Quantiles follow the library's rule exactly
- * (rank = q·(n−1); the first bin whose running count exceeds the rank).
+ * ~1 µs for this one. A quantile is read as SQL's `percentile_disc` reads
+ * it (the smallest value with at least q·n values at or below it), so p95 of
+ * [2.6, 7.9] is 7.9 and agrees with the alerts' exact figures; the library's
+ * own rule (rank q·(n−1), rounded down) gives the smaller neighbour for small n.
  */
 import { DDSketch } from '@datadog/sketches-js';
 
@@ -63,16 +65,17 @@ export class DurationSketch {
     for (let index = 0; index < other.counts.length; index += 1) this.counts[shift + index]! += other.counts[index]!;
   }
 
-  /** The value at quantile `q` (0–1); 0 for an empty sketch. */
+  /** The value at quantile `q` (0–1), as `percentile_disc`; 0 for an empty sketch. */
   quantile(q: number): number {
     const total = this.count;
     if (total === 0) return 0;
-    const rank = Math.min(Math.max(q, 0), 1) * (total - 1);
-    if (rank < this.zeroCount) return 0;
+    // How many values must lie at or below the answer (at least one).
+    const needed = Math.max(1, Math.ceil(Math.min(Math.max(q, 0), 1) * total));
+    if (needed <= this.zeroCount) return 0;
     let running = this.zeroCount;
     for (let index = 0; index < this.counts.length; index += 1) {
       running += this.counts[index]!;
-      if (running > rank) return mapping.value(this.minKey + index);
+      if (running >= needed) return mapping.value(this.minKey + index);
     }
     return mapping.value(this.minKey + this.counts.length - 1);
   }

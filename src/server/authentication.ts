@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthFailure, type Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import { hasScope } from '../auth/principal.js';
-import { allScopes, type Scope } from '../auth/scopes.js';
+import { allScopes, defaultUserScopes, type Scope } from '../auth/scopes.js';
 import type { Config } from '../config.js';
 
 declare module 'fastify' {
@@ -49,10 +49,12 @@ async function refuse(reply: FastifyReply, config: Config, request: FastifyReque
     return;
   }
   const parts: Record<string, string> = failure.bearerError === undefined ? { scope } : { error: failure.bearerError, error_description: failure.message, scope };
+  // A key made without --scopes lacks this scope: say how to make one that has it.
+  const message = defaultUserScopes.includes(scope) ? failure.message : `${failure.message} This endpoint needs the scope ${scope}: \`exai keys create --user <handle> --scopes ${scope}\`.`;
   await reply
     .status(401)
     .header('www-authenticate', challenge(config, request, parts))
-    .send({ error: { code: 'unauthorized', message: failure.message } });
+    .send({ error: { code: 'unauthorized', message } });
 }
 
 /** A route hook (run on request, before the body is read) that authenticates the request and demands `scope`. */

@@ -20,10 +20,11 @@ describe('alert rules in EXAI_ALERT_RULES', () => {
   it.each([
     ['not json', /EXAI_ALERT_RULES: must be a JSON array of rules/],
     ['[{"name":"x","metric":"p42","above":1}]', /at 0\.metric/],
-    ['[{"name":"x","metric":"p95_ms","above":1,"window":"3d"}]', /at 0\.window: a window such as/],
+    ['[{"name":"x","metric":"p95_ms","above":1,"window":"3d"}]', /at 0\.window: a window from 1m to 24h/],
     ['[{"name":"x","metric":"p95_ms","above":-1}]', /at 0\.above/],
     ['[{"name":"x","metric":"p95_ms","above":1,"colour":"red"}]', /at 0: Unrecognized key/i],
     ['[{"name":"x","metric":"p95_ms","above":1},{"name":"x","metric":"error_rate","above":0.1}]', /"x" is used twice/],
+    ['[{"name":"x","metric":"error_rate","above":5}]', /at 0\.above: an error_rate is a fraction from 0 to 1/],
   ])('refuses %s with a message naming the problem', (text, message) => {
     expect(() => loadConfig({ EXAI_ALERT_RULES: text })).toThrow(message);
   });

@@ -214,7 +214,7 @@ for (const backend of storageBackends()) {
 
     it('refuses bad and unknown parameters with a 400 naming them and what they accept', async () => {
       const cases: [string, RegExp][] = [
-        ['/performance?since=yesterday', /^since must be a span back from now such as 30m, 24h, 7d or 2w .*\(got "yesterday"\)\.$/],
+        ['/performance?since=yesterday', /^since must be a span back from to \(default now\) such as 30m, 24h, 7d or 2w .*\(got "yesterday"\)\.$/],
         ['/performance?since=9999d', /^since must be a span .*at most 2 years\) \(got "9999d"\)\.$/],
         ['/bottlenecks?sort=fastest', /^sort must be one of p95, p99, error_rate, cost, calls \(got "fastest"\)\.$/],
         ['/performance?view=fastest', /^view must be one of summary, trend, compare, bottlenecks \(got "fastest"\)\.$/],

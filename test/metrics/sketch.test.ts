@@ -2,7 +2,7 @@
 import { DDSketch } from '@datadog/sketches-js';
 import { describe, expect, it } from 'vitest';
 import { DurationSketch, sketchAccuracy } from '../../src/metrics/sketch.js';
-import { seededRandom } from '../support/metric-events.js';
+import { exactQuantile, seededRandom } from '../support/metric-events.js';
 
 
 const quantiles = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1];
@@ -16,20 +16,31 @@ const distributions: Record<string, (r: () => number) => number> = {
 
 describe('duration sketch', () => {
   for (const [name, draw] of Object.entries(distributions)) {
-    it(`gives the library's quantiles and stays within 1% of the exact ones: ${name}`, () => {
+    it(`stays within 1% of the exact percentile_disc and reads the library's bins: ${name}`, () => {
       const r = seededRandom(name.length * 7919);
       const values = Array.from({ length: 20_000 }, () => draw(r));
       const ours = DurationSketch.of(values);
       const library = new DDSketch({ relativeAccuracy: sketchAccuracy });
       for (const value of values) library.accept(value);
-      const sorted = [...values].sort((a, b) => a - b);
+      const n = values.length;
       for (const q of quantiles) {
-        expect(ours.quantile(q)).toBe(library.getValueAtQuantile(q));
-        const exact = sorted[Math.floor(q * (sorted.length - 1))]!;
+        // The same bin as the library's rule at the rank percentile_disc picks.
+        const rank = Math.max(0, Math.ceil(q * n) - 1);
+        expect(ours.quantile(q)).toBe(library.getValueAtQuantile(rank / (n - 1)));
+        const exact = exactQuantile(values, q);
         expect(Math.abs(ours.quantile(q) - exact) / exact, `q=${q}`).toBeLessThanOrEqual(0.01);
       }
     });
   }
+
+  it('reads small samples as percentile_disc does', () => {
+    const two = DurationSketch.of([2.6, 7.9]);
+    expect(two.quantile(0.5)).toBeCloseTo(2.6, 1);
+    expect(two.quantile(0.95)).toBeCloseTo(7.9, 1);
+    const five = DurationSketch.of([1, 2, 3, 4, 19.9]);
+    expect(five.quantile(0.99)).toBeCloseTo(19.9, 0);
+    expect(five.quantile(0.5)).toBeCloseTo(3, 1);
+  });
 
   it('merges exactly: the merge of parts equals the sketch of the whole, in any order', () => {
     const r = seededRandom(42);

@@ -93,6 +93,9 @@ describe(`exai stats on ${postgres === undefined ? 'the embedded database' : 'Po
     sortElsewhere: ['stats', 'summary', '--sort', 'p95'],
     badGroup: ['stats', 'usage', '--group-by', 'model,tool_name'],
     nobody: ['stats', '--user', 'nobody'],
+    notAView: ['stats', 'bottleneck'],
+    badRebuild: ['stats', 'rebuild', '--from', 'yesterday'],
+    badJobId: ['jobs', 'retry', 'nope'],
   };
 
   async function seed(db: Database): Promise<void> {
@@ -205,7 +208,10 @@ describe(`exai stats on ${postgres === undefined ? 'the embedded database' : 'Po
   });
 
   it('refuses bad options with exit code 2, naming the option and the values allowed', () => {
-    refused(results.get('badSince')!, /^exai: --since must be a span back from now such as 30m, 24h, 7d or 2w .*\(got "yesterday"\)\.\n$/);
+    refused(results.get('badSince')!, /^exai: --since must be a span back from --to \(default now\) such as 30m, 24h, 7d or 2w .*\(got "yesterday"\)\.\n$/);
+    refused(results.get('notAView')!, /^exai: "bottleneck" is not a view of exai stats: use summary, trend, compare, bottlenecks, usage, alerts or rebuild\.\n$/);
+    refused(results.get('badRebuild')!, /^exai: --from must be an ISO 8601 time such as 2026-11-01T00:00:00Z or a date such as 2026-11-01 \(got "yesterday"\)\.\n$/);
+    refused(results.get('badJobId')!, /^exai: "nope" is not a job id: use the id \(a uuid\) that `exai jobs list --failed` shows\.\n$/);
     refused(results.get('badSort')!, /^exai: --sort must be one of p95, p99, error_rate, cost, calls \(got "fastest"\)\.\n$/);
     refused(results.get('sortElsewhere')!, /--sort orders the bottlenecks view only/);
     refused(results.get('badGroup')!, /--group-by must be a comma-separated list of model, provider, tool, user_id, api_key_id, day \(got "tool_name"\)/);

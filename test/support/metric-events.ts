@@ -10,10 +10,10 @@ import { seededRandom } from '../../bench/workload.js';
 
 export { seededRandom };
 
-/** The value at rank floor(q·(n−1)) of the sorted values: what a sketch's quantile approximates. */
+/** SQL's percentile_disc: the smallest value with at least q·n values at or below it; what a sketch's quantile approximates. */
 export function exactQuantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 export function expectWithin1Percent(actual: number, exact: number, what: string): void {

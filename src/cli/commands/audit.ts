@@ -23,7 +23,7 @@ export function registerAudit(program: Command, context: CliContext): void {
         entries.length === 0
           ? options.action === undefined
             ? 'The audit log is empty.'
-            : `No entries for action ${JSON.stringify(options.action)}. Actions: auth.failure, auth.locked_out, key.create, key.revoke, key.rotate, user.create, user.delete, thread.delete; a family such as key matches them all.`
+            : `No entries for action ${JSON.stringify(options.action)}. Actions: auth.failure, auth.locked_out, key.create, key.revoke, key.rotate, user.create, user.delete, thread.delete, job.retry, metrics.rebuild; a family such as key matches them all.`
           : table(
               ['seq', 'at', 'actor', 'action', 'target', 'outcome', 'source'],
               entries.map((entry) => [String(entry.seq), entry.at, entry.actor, entry.action, entry.target ?? '', entry.outcome, entry.source ?? '']),

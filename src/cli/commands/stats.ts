@@ -4,6 +4,7 @@
  * alert events. Runs the `stats.*` administration operations, so it works with
  * the server stopped or running, on the embedded database or PostgreSQL.
  */
+import { z } from 'zod';
 import { Option, type Command } from 'commander';
 import { ExaiError } from '../../errors.js';
 import type { AlertEvent } from '../../metrics/alert-events.js';
@@ -56,7 +57,10 @@ function keyColumns<T extends object>(rows: T[], keys: readonly string[]): strin
 function performanceText(report: PerformanceReport, input: PerformanceInput): string {
   const kind = input.kind ?? 'provider';
   const head = `${report.view} of ${kind} calls from ${report.from} to ${report.to} (${report.resolution} buckets)`;
-  if (report.rows.length === 0) return `No ${kind} calls recorded from ${report.from} to ${report.to}.`;
+  if (report.rows.length === 0) {
+    const hint = kind === 'provider' ? ' Tool calls that reached no model are counted with --kind tool.' : '';
+    return `No ${kind} calls recorded from ${report.from} to ${report.to}.${hint}`;
+  }
   const columns = keyColumns(report.rows, groupKeys);
   const bucketed = report.rows[0]!.bucket !== undefined;
   const headers = [...(bucketed ? ['bucket'] : []), ...columns, 'calls', 'errors', 'error %', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'tokens in', 'tokens out', 'cost'];
@@ -74,7 +78,20 @@ function performanceText(report: PerformanceReport, input: PerformanceInput): st
     count(row.output_tokens),
     usd(row.cost_usd),
   ]);
-  return `${head}\n\n${table(headers, rows)}`;
+  return `${head}\n\n${table(headers, rows)}${cutNote(report.truncated, report.rows.length)}`;
+}
+
+/** An ISO 8601 time or a bare date (midnight UTC), checked here so the message names the option. */
+function checkedInstant(option: string, text: string): string {
+  const value = instant(text);
+  if (!z.iso.datetime({ offset: true }).safeParse(value).success) {
+    throw new ExaiError('invalid_argument', `${option} must be an ISO 8601 time such as 2026-11-01T00:00:00Z or a date such as 2026-11-01 (got ${JSON.stringify(text)}).`);
+  }
+  return value;
+}
+
+function cutNote(truncated: boolean, shown: number): string {
+  return truncated ? `\n\nThe first ${shown} rows only (--limit); more matched.` : '';
 }
 
 function usageText(report: UsageReport): string {
@@ -92,13 +109,13 @@ function usageText(report: UsageReport): string {
     count(row.output_tokens),
     usd(row.cost_usd),
   ]);
-  return `${head}\n\n${table(headers, rows)}\n\n${total}`;
+  return `${head}\n\n${table(headers, rows)}${cutNote(report.truncated, report.rows.length)}\n\n${total}`;
 }
 
 function alertText(events: AlertEvent[], rule: string | undefined, rules: number): string {
   if (events.length === 0) {
     if (rule !== undefined) return `No alert events for rule ${JSON.stringify(rule)}.`;
-    return rules === 0 ? 'No alert events: no alert rules are configured (EXAI_ALERT_RULES).' : `No alert events: none of the ${rules} rules in EXAI_ALERT_RULES has fired.`;
+    return rules === 0 ? 'No alert events: no alert rules are configured (EXAI_ALERT_RULES).' : rules === 1 ? 'No alert events: the rule in EXAI_ALERT_RULES has not fired.' : `No alert events: none of the ${rules} rules in EXAI_ALERT_RULES has fired.`;
   }
   return table(
     ['at', 'rule', 'state', 'observed', 'threshold', 'id'],
@@ -111,9 +128,9 @@ function rangeParams(options: RangeOptions): RawParams {
   return { since: options.since, from: options.from, to: options.to, model: options.model, provider: options.provider, group_by: options.groupBy, limit: options.limit };
 }
 
-function addRangeOptions(command: Command, groups: readonly string[], defaultGroups: string): Command {
+function addRangeOptions(command: Command, groups: readonly string[], defaultGroups: string, defaultRange: string): Command {
   return command
-    .option('--since <span>', 'how far back from now: 30m, 24h, 7d, 2w (default 24h; usage: the current month)')
+    .option('--since <span>', `how far back from --to (default now): 30m, 24h, 7d, 2w (default ${defaultRange})`)
     .option('--from <time>', 'start: an ISO 8601 time or a date such as 2026-11-01 (overrides --since)')
     .option('--to <time>', 'end: an ISO 8601 time or a date (default now)')
     .option('--model <name>', 'only this model')
@@ -139,14 +156,21 @@ export function registerStats(program: Command, context: CliContext): void {
   for (const view of performanceViews) {
     const { description, groups } = performanceDefaults[view];
     const command = stats.command(view, view === 'summary' ? { isDefault: true } : {}).description(description);
-    addRangeOptions(command, groupKeys, groups)
+    addRangeOptions(command, groupKeys, groups, '24h')
       .option('--kind <kind>', 'provider: each model call (default); tool: each tool call end to end')
       .option('--tool <name>', 'only this tool')
       .option('--bucket <size>', `hour or day (default hour up to 3 days, else day)`);
     // Only bottlenecks are sorted; elsewhere --sort is accepted to say so rather than "unknown option".
     const sort = new Option('--sort <what>', `what "worst" means: ${bottleneckSorts.join(', ')} (default p95)`);
     command.addOption(view === 'bottlenecks' ? sort : sort.hideHelp());
-    command.action(async (options: PerformanceOptions) => {
+    // The default view takes what `exai stats <word>` passes when <word> is no view, to name it.
+    if (view === 'summary') command.argument('[view]', 'summary (the default), trend, compare, bottlenecks, usage, alerts or rebuild');
+    command.action(async (...args: unknown[]) => {
+      const options = (view === 'summary' ? args[1] : args[0]) as PerformanceOptions;
+      const stray = view === 'summary' ? (args[0] as string | undefined) : undefined;
+      if (stray !== undefined) {
+        throw new ExaiError('invalid_argument', `${JSON.stringify(stray)} is not a view of exai stats: use summary, trend, compare, bottlenecks, usage, alerts or rebuild.`);
+      }
       if (options.sort !== undefined && view !== 'bottlenecks') {
         throw new ExaiError('invalid_argument', `--sort orders the bottlenecks view only, such as \`exai stats bottlenecks --sort ${options.sort}\`; ${view} has its own order.`);
       }
@@ -161,7 +185,7 @@ export function registerStats(program: Command, context: CliContext): void {
     });
   }
 
-  addRangeOptions(stats.command('usage').description('model calls, tokens and cost; by default this month, per model and provider'), usageGroupKeys, 'model,provider').action(
+  addRangeOptions(stats.command('usage').description('model calls, tokens and cost; by default this month, per model and provider'), usageGroupKeys, 'model,provider', 'the current month').action(
     async (options: RangeOptions) => {
       const input = usageInputFrom(rangeParams(options), 'cli');
       const config = context.config();
@@ -178,9 +202,10 @@ export function registerStats(program: Command, context: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (options: { from: string; to?: string; json?: boolean }) => {
       const config = context.config();
-      const input = { from: instant(options.from), ...(options.to !== undefined && { to: instant(options.to) }) };
+      const input = { from: checkedInstant('--from', options.from), ...(options.to !== undefined && { to: checkedInstant('--to', options.to) }) };
       const result = await runAdmin(config, context.logger(config, 'stats'), 'stats.rebuild', input, cliActor());
-      printData(result, options, () => `Rebuilt ${result.from} to ${result.to}: ${result.hours_rebuilt} hours and ${result.days_rebuilt} days rolled up again.`);
+      const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+      printData(result, options, () => `Rebuilt ${result.from} to ${result.to}: ${plural(result.hours_rebuilt, 'hour')} and ${plural(result.days_rebuilt, 'day')} rolled up again.`);
     });
 
   stats

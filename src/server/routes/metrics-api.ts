@@ -20,6 +20,7 @@ export const metricsApiPrefix = '/api/v1/metrics';
 /** Paths that answer one view of the performance report; `/performance` takes `view` as a parameter. */
 const viewPaths: Record<string, PerformanceInput['view']> = {
   trends: 'trend',
+  trend: 'trend',
   compare: 'compare',
   bottlenecks: 'bottlenecks',
 };
