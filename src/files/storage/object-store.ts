@@ -1,0 +1,48 @@
+/**
+ * Where file bytes live, behind one interface: the local filesystem under
+ * EXAI_HOME by default, an S3-compatible service when configured. Objects are
+ * content-addressed (`sha256/<hex>`): the same bytes are one object whoever
+ * uploads them, and a key never changes meaning. Users and names live in the
+ * metadata rows, never in the store.
+ */
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string;
+  sha256: string;
+  size: number;
+  /** The bytes were already stored under this key; nothing new was written. */
+  existed: boolean;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive, as in HTTP Range; the end of the object when absent. */
+  end?: number;
+}
+
+export interface ObjectStore {
+  readonly kind: 'file' | 's3';
+  /**
+   * Streams `body` into the store, hashing it on the way. A body longer than
+   * `maxBytes`, or one whose stream fails, leaves nothing behind.
+   */
+  put(body: Readable, options: { maxBytes: number }): Promise<StoredObject>;
+  /** The object's bytes (or a range of them) as a stream; not_found when absent. */
+  get(key: string, range?: ByteRange): Promise<Readable>;
+  /** The object's size, or undefined when absent. */
+  stat(key: string): Promise<{ size: number } | undefined>;
+  /** Removes the object; absent objects are not an error. */
+  delete(key: string): Promise<void>;
+}
+
+const keyPattern = /^sha256\/[0-9a-f]{64}$/;
+
+export function objectKey(sha256: string): string {
+  return `sha256/${sha256}`;
+}
+
+/** Keys come from our own rows, but are checked anyway: nothing else may reach a path or a bucket. */
+export function isObjectKey(key: string): boolean {
+  return keyPattern.test(key);
+}
