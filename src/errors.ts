@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'server_unreachable'
   | 'provider_error'
   | 'provider_unavailable'
+  | 'storage_unavailable'
   | 'timeout'
   | 'cancelled'
   | 'rate_limited'
@@ -36,6 +37,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   server_unreachable: 502,
   provider_error: 502,
   provider_unavailable: 503,
+  storage_unavailable: 503,
   timeout: 504,
   cancelled: 499,
   rate_limited: 429,

@@ -5,34 +5,15 @@
  * a crash leaves at most a temporary file (swept by `sweepTemporary`). Two
  * uploads of the same bytes rename onto the same path: one object.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExaiError } from '../../errors.js';
+import { MeasuringStream } from './measuring-stream.js';
 import { isObjectKey, objectKey, type ByteRange, type ObjectStore, type StoredObject } from './object-store.js';
-
-/** Counts and hashes what passes, and fails the stream once it passes the limit. */
-class Measure extends Transform {
-  readonly hash = createHash('sha256');
-  size = 0;
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void): void {
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) {
-      callback(new ExaiError('too_large', `The file is larger than the limit of ${this.maxBytes} bytes; nothing was stored.`));
-      return;
-    }
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-}
 
 export class LocalObjectStore implements ObjectStore {
   readonly kind = 'file' as const;
@@ -45,10 +26,10 @@ export class LocalObjectStore implements ObjectStore {
   async put(body: Readable, options: { maxBytes: number }): Promise<StoredObject> {
     await mkdir(this.temporary, { recursive: true, mode: 0o700 });
     const temporaryPath = path.join(this.temporary, `${Date.now()}-${randomBytes(8).toString('hex')}`);
-    const measure = new Measure(options.maxBytes);
+    const measure = new MeasuringStream(options.maxBytes);
     try {
       await pipeline(body, measure, createWriteStream(temporaryPath, { mode: 0o600 }));
-      const sha256 = measure.hash.digest('hex');
+      const sha256 = measure.sha256();
       const key = objectKey(sha256);
       const finalPath = this.pathOf(key);
       const existed = (await stat(finalPath).catch(() => undefined)) !== undefined;
