@@ -8,43 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalObjectStore } from '../../src/files/storage/local-object-store.js';
-import { expectExaiError } from '../support/assertions.js';
-
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** A body in chunks, optionally failing after `failAfter` bytes as a dropped upload would. */
-function body(bytes: Buffer, options: { chunk?: number; failAfter?: number } = {}): Readable {
-  const size = options.chunk ?? 64 * 1024;
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (options.failAfter !== undefined && offset >= options.failAfter) {
-        this.destroy(new Error('the client went away'));
-        return;
-      }
-      if (offset >= bytes.length) {
-        this.push(null);
-        return;
-      }
-      this.push(bytes.subarray(offset, offset + size));
-      offset += size;
-    },
-  });
-}
-
-/** The ExaiError the promise rejects with, checked to carry `code`. */
-async function refusal(promise: Promise<unknown>, code: string) {
-  const error = await expectExaiError(promise);
-  expect(error.code).toBe(code);
-  return error;
-}
+import { body, bytesOf, refusal } from '../support/object-bodies.js';
 
 function filesUnder(folder: string): string[] {
   if (!existsSync(folder)) return [];

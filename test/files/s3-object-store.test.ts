@@ -9,46 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../src/files/storage/s3-object-store.js';
-import { expectExaiError } from '../support/assertions.js';
+import { body, bytesOf, refusal } from '../support/object-bodies.js';
 
 const bucket = 'exai-test';
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER-secret-never-shown' };
-
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function body(bytes: Buffer, options: { chunk?: number; failAfter?: number } = {}): Readable {
-  const size = options.chunk ?? 256 * 1024;
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (options.failAfter !== undefined && offset >= options.failAfter) {
-        this.destroy(new Error('the client went away'));
-        return;
-      }
-      if (offset >= bytes.length) {
-        this.push(null);
-        return;
-      }
-      this.push(bytes.subarray(offset, offset + size));
-      offset += size;
-    },
-  });
-}
-
-async function refusal(promise: Promise<unknown>, code: string) {
-  const error = await expectExaiError(promise);
-  expect(error.code).toBe(code);
-  return error;
-}
 
 describe('the S3 object store against s3rver', () => {
   let folder: string;
