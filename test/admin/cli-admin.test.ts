@@ -12,7 +12,7 @@
  * that show they reach the same operations and report refusals the same way.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +24,8 @@ import { embeddedDataDir } from '../../src/db/open.js';
 import { openPglite } from '../../src/db/pglite.js';
 import type { Database } from '../../src/db/types.js';
 import { storageBackends, type TestDatabase } from '../support/backends.js';
-import { preparedHome, runCli, startServe, type CliResult, type ServeProcess } from '../support/cli.js';
+import { type CliResult, preparedHome, runCli, type ServeProcess, startServe, tempHome } from '../support/cli.js';
+import { suiteCleanups } from '../support/cleanups.js';
 
 const keyFormat = /^exai_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/;
 // The CLI runs as the same OS user as this test, so this is the actor it must record.
@@ -32,16 +33,7 @@ const cliActor = `cli:${os.userInfo().username}`;
 const day = 86_400_000;
 const hour = 3_600_000;
 
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-function tempHome(): string {
-  const home = mkdtempSync(path.join(os.tmpdir(), 'exai-test-home-'));
-  cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
-  return home;
-}
+const cleanups = suiteCleanups();
 
 async function preparedTempHome(): Promise<string> {
   const home = await preparedHome();
@@ -314,7 +306,7 @@ describe.each(directModes)('exai users, keys and audit directly on $name', (mode
     }
     database = await postgresBackend!.createDatabase();
     cleanups.push(() => database!.destroy());
-    home = tempHome();
+    home = tempHome(cleanups);
     env = { EXAI_HOME: home, ...postgresBackend!.env(database) };
   });
 
@@ -390,7 +382,7 @@ describe.each(storageBackends())('the audit log against the application roles on
 
   beforeAll(async () => {
     database = await backend.createDatabase();
-    const home = tempHome();
+    const home = tempHome(cleanups);
     const context = { db: database.db, config: loadConfig({ EXAI_HOME: home }, { cwd: home }), actor: { label: 'test', source: 'test' } };
     await runAdminOperation(context, 'users.create', { handle: 'dave' });
     await runAdminOperation(context, 'keys.create', { user: 'dave' });

@@ -8,7 +8,7 @@
  */
 import { rmSync } from 'node:fs';
 import PgBoss from 'pg-boss';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedDataDir } from '../../src/db/open.js';
 import { openPglite } from '../../src/db/pglite.js';
 import { openPostgres } from '../../src/db/postgres.js';
@@ -22,14 +22,12 @@ import { expectExaiError } from '../support/assertions.js';
 import { createPgliteDatabase, silentLogger, storageBackends, waitFor, type StorageBackend, type TestDatabase } from '../support/backends.js';
 import { preparedHome, runCli } from '../support/cli.js';
 import { captureLogs } from '../support/logs.js';
+import { suiteCleanups } from '../support/cleanups.js';
 
 /** The quickest settings pg-boss takes: workers poll every 0.5 s, cron is checked every second. */
 const fast = { pollingIntervalSeconds: 0.5, cronIntervalSeconds: 1, stopTimeoutSeconds: 5 } as const;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = suiteCleanups();
 
 /** Runners still running at the end of a test are stopped before its database goes. */
 const runners: JobRunner[] = [];

@@ -5,7 +5,7 @@
  * and rolling up the same hours without counting anything twice.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/postgres.js';
 import type { Database, Queryable } from '../../src/db/types.js';
 import { startJobRunner } from '../../src/jobs/job-runner.js';
@@ -18,18 +18,16 @@ import { metricsJobNames, metricsJobs } from '../../src/metrics/metrics-jobs.js'
 import { MetricsRecorder } from '../../src/metrics/recorder.js';
 import { rollUpPending } from '../../src/metrics/rollups.js';
 import { queryStats } from '../../src/metrics/stats-query.js';
+import { suiteCleanups } from '../support/cleanups.js';
 import { silentLogger, storageBackends, waitFor, type StorageBackend, type TestDatabase } from '../support/backends.js';
 
 const fast = { pollingIntervalSeconds: 0.5, cronIntervalSeconds: 1, stopTimeoutSeconds: 5 } as const;
-const cleanups: (() => Promise<unknown>)[] = [];
 const runners: JobRunner[] = [];
 
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((runner) => runner.stop()));
 });
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const cleanups = suiteCleanups();
 
 async function newDatabase(backend: StorageBackend): Promise<TestDatabase> {
   const database = await backend.createDatabase();

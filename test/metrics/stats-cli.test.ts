@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../src/users/users.js';
 import { embeddedDataDir } from '../../src/db/open.js';
 import { openPglite } from '../../src/db/pglite.js';
@@ -27,6 +27,7 @@ import { rollUpPending } from '../../src/metrics/rollups.js';
 import { dayMs, hourMs, startOfDay } from '../../src/metrics/buckets.js';
 import type { AlertEvent } from '../../src/metrics/alert-events.js';
 import { storageBackends, type TestDatabase } from '../support/backends.js';
+import { suiteCleanups } from '../support/cleanups.js';
 import { preparedHome, runCli, startServe, type CliResult } from '../support/cli.js';
 import { exactQuantile, expectWithin1Percent, makeEvents, testModels as models } from '../support/metric-events.js';
 
@@ -73,7 +74,7 @@ const postgres = storageBackends().find((backend) => backend.kind === 'postgres'
 const actor = { label: 'test', source: 'test' };
 
 describe(`exai stats on ${postgres === undefined ? 'the embedded database' : 'PostgreSQL'}`, () => {
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups = suiteCleanups();
   let env: Record<string, string>;
   let aliceEvents: MetricEvent[];
   let bobEvents: MetricEvent[];
@@ -149,10 +150,6 @@ describe(`exai stats on ${postgres === undefined ? 'the embedded database' : 'Po
       expect(await server.stop()).toBe(0);
     }
   }, 300_000);
-
-  afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
 
   it('reports everyone\u2019s calls per model, from roll-ups and raw calls together: counts and costs exact, percentiles within 1%', () => {
     const report = JSON.parse(succeeded(results.get('summary')!, 'stats --json')) as PerformanceReport;

@@ -1,24 +1,14 @@
 /** The CLI and /health as users and orchestrators meet them, in real processes. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import type { ThreadSummary } from '../../src/conversations/types.js';
 import { createPostgresDatabase, waitFor, type TestDatabase } from '../support/backends.js';
-import { ownerApi, preparedHome, runCli, startServe, type ServeProcess } from '../support/cli.js';
+import { ownerApi, preparedHome, runCli, type ServeProcess, startServe, tempHome } from '../support/cli.js';
 import { externalBackends } from '../support/env.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { suiteCleanups } from '../support/cleanups.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-function tempHome(): string {
-  const home = mkdtempSync(path.join(os.tmpdir(), 'exai-test-home-'));
-  cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
-  return home;
-}
+const cleanups = suiteCleanups();
 
 function track(server: ServeProcess): ServeProcess {
   cleanups.push(async () => {
@@ -29,7 +19,7 @@ function track(server: ServeProcess): ServeProcess {
 
 describe('exai CLI', () => {
   it('stops on bad configuration naming the variable, the problem and an example', async () => {
-    const result = await runCli(['serve'], { EXAI_HOME: tempHome(), EXAI_PORT: 'abc', EXAI_CACHE_TTL: 'forever' });
+    const result = await runCli(['serve'], { EXAI_HOME: tempHome(cleanups), EXAI_PORT: 'abc', EXAI_CACHE_TTL: 'forever' });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('EXAI_PORT: must be a whole number');
     expect(result.stderr).toContain('Example: EXAI_PORT=8079');
@@ -39,7 +29,7 @@ describe('exai CLI', () => {
 
   it('rejects malformed DATABASE_URL and REDIS_URL without echoing secrets', async () => {
     const result = await runCli(['serve'], {
-      EXAI_HOME: tempHome(),
+      EXAI_HOME: tempHome(cleanups),
       DATABASE_URL: 'mysql://root:hunter2@db/exai',
       REDIS_URL: 'http://cache:6379',
     });
@@ -51,7 +41,7 @@ describe('exai CLI', () => {
 
   it('exits non-zero with a clear message when the database is unreachable at start', async () => {
     const result = await runCli(['serve'], {
-      EXAI_HOME: tempHome(),
+      EXAI_HOME: tempHome(cleanups),
       DATABASE_URL: 'postgresql://exai:hunter2@127.0.0.1:1/exai',
       DATABASE_CONNECT_TIMEOUT: '1s',
     });
@@ -119,7 +109,7 @@ describe.runIf(externalBackends() !== undefined)('health with PostgreSQL going a
     cleanups.push(() => proxy.close());
     const through = new URL(database.location);
     through.port = String(proxy.port);
-    const exaiHome = tempHome();
+    const exaiHome = tempHome(cleanups);
     const server = track(
       await startServe({ EXAI_HOME: exaiHome, DATABASE_URL: through.toString(), DATABASE_CONNECT_TIMEOUT: '1s', REDIS_URL: externalBackends()!.redisUrl }),
     );

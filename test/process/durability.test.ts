@@ -6,16 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Thread, ThreadSummary } from '../../src/conversations/types.js';
 import { storageBackends, waitFor, type TestDatabase } from '../support/backends.js';
 import { ownerApi, preparedHome, startServe, type ServeProcess } from '../support/cli.js';
+import { suiteCleanups } from '../support/cleanups.js';
 
 describe.each(storageBackends())('durability under kill -9 on $name', (backend) => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
+  const cleanups = suiteCleanups();
 
   it('keeps every acknowledged turn, once each, in a gap-free sequence', async () => {
     let env: Record<string, string>;

@@ -1,11 +1,12 @@
 /** Runs the real `exai` command in child processes, as users and orchestrators do. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openPglite } from '../../src/db/pglite.js';
 import { readOwnerInfo, type OwnerInfo } from '../../src/embedded/owner-info.js';
 import { pgliteSnapshotBlob } from './backends.js';
+import type { SuiteCleanups } from './cleanups.js';
 
 export const repositoryRoot = path.resolve(import.meta.dirname, '..', '..');
 export const exaiBin = path.join(repositoryRoot, 'bin', 'exai.js');
@@ -122,4 +123,11 @@ export async function ownerApi<T>(home: string, method: string, route: string, b
   }
   const response = await fetch(new URL(`/internal/v1${route}`, owner.url), init);
   return { status: response.status, body: (await response.json()) as T };
+}
+
+/** An empty EXAI_HOME, removed with the suite's cleanups. */
+export function tempHome(cleanups: SuiteCleanups): string {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'exai-test-home-'));
+  cleanups.push(async () => rmSync(home, { recursive: true, force: true }));
+  return home;
 }
