@@ -110,7 +110,7 @@ const retryFromArchiveSql = `
  * With an actor, the retry is recorded in the audit log in the same transaction.
  */
 export async function retryJob(db: Database, id: string, actor?: AuditActor): Promise<RetriedJob> {
-  if (!isUuid(id)) throw new ExaiError('invalid_argument', `${JSON.stringify(id)} is not a job id (a uuid, as \`exai jobs list\` shows).`);
+  if (!isUuid(id)) throw new ExaiError('invalid_argument', `${JSON.stringify(id)} is not a job id: use the id (a uuid) that \`exai jobs list --failed\` shows.`);
   if (!(await installed(db))) throw new ExaiError('not_found', `No job ${id}: no job has ever been queued here.`);
   try {
     return await db.transaction(async (tx) => {

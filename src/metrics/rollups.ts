@@ -130,31 +130,34 @@ export async function rebuildEveryoneDay(db: Database, day: Date): Promise<void>
   });
 }
 
-/** Rebuilds every stale hour, then every stale day (optionally only buckets before `before`). */
-export async function rollUpPending(db: Database, options: { before?: Date; signal?: AbortSignal } = {}): Promise<RollupResult> {
-  const result = { hours: 0, days: 0 };
+/** Rebuilds every stale bucket of one level, a page at a time; returns how many it rebuilt. */
+async function rollUpLevel(
+  db: Database,
+  level: 'hour' | 'day',
+  rebuild: (db: Database, bucket: Date) => Promise<boolean>,
+  options: { before?: Date; signal?: AbortSignal },
+): Promise<number> {
+  const page = 200;
+  let total = 0;
   for (;;) {
-    const hours = await pendingBuckets(db, 'hour', options.before, 200);
+    const buckets = await pendingBuckets(db, level, options.before, page);
     let done = 0;
-    for (const hour of hours) {
+    for (const bucket of buckets) {
       // A job told to stop ends between buckets; what is left stays marked for the next run.
       options.signal?.throwIfAborted();
-      if (await rollUpHour(db, hour)) done += 1;
+      if (await rebuild(db, bucket)) done += 1;
     }
-    result.hours += done;
-    if (hours.length < 200 || done === 0) break;
+    total += done;
+    // A short page is the last; a page of buckets other instances hold would only repeat.
+    if (buckets.length < page || done === 0) return total;
   }
-  for (;;) {
-    const days = await pendingBuckets(db, 'day', options.before, 200);
-    let done = 0;
-    for (const day of days) {
-      options.signal?.throwIfAborted();
-      if (await rollUpDay(db, day)) done += 1;
-    }
-    result.days += done;
-    if (days.length < 200 || done === 0) break;
-  }
-  return result;
+}
+
+/** Rebuilds every stale hour, then every stale day (optionally only buckets before `before`). */
+export async function rollUpPending(db: Database, options: { before?: Date; signal?: AbortSignal } = {}): Promise<RollupResult> {
+  const hours = await rollUpLevel(db, 'hour', rollUpHour, options);
+  const days = await rollUpLevel(db, 'day', (database, day) => rollUpDay(database, day), options);
+  return { hours, days };
 }
 
 /** Marks every hour in [from, to) stale, so the next roll-up rebuilds the window. */

@@ -9,7 +9,7 @@
 import type { Database, Queryable } from '../db/types.js';
 import { asService, asUser } from '../db/session.js';
 import { dayMs, hourMs } from './buckets.js';
-import { groupColumns } from './rollup-rows.js';
+import { groupColumns, rawAggregatesSql } from './rollup-rows.js';
 import { DurationSketch } from './sketch.js';
 
 export type Resolution = 'hour' | 'day';
@@ -74,10 +74,10 @@ const qualifiedRollupColumnsSql = (alias: string) => [...groupColumns, ...measur
 /** performance_daily_all has no owner columns. */
 const everyoneColumnsSql = `NULL::uuid AS user_id, NULL::uuid AS api_key_id, kind, tool, model, provider, param_hash, ${measureColumnsSql}`;
 
-/** Sums over stored roll-up rows, one result row per answer group; floats, so both drivers give numbers. */
+/** Sums over stored roll-up rows, one result row per answer group, in the order of rawAggregatesSql; floats, so both drivers give numbers. */
 const rolledAggregatesSql = `
   sum(call_count)::float8 AS call_count, sum(error_count)::float8 AS error_count, sum(duration_sum_ms) AS duration_sum_ms,
-  max(max_ms) AS max_ms, sum(ttft_count)::float8 AS ttft_count, sum(ttft_sum_ms) AS ttft_sum_ms,
+  min(min_ms) AS min_ms, max(max_ms) AS max_ms, sum(ttft_count)::float8 AS ttft_count, sum(ttft_sum_ms) AS ttft_sum_ms,
   sum(input_tokens)::float8 AS input_tokens, sum(output_tokens)::float8 AS output_tokens, sum(cost_usd) AS cost_usd,
   CASE WHEN count(*) = 1 THEN min(p50_ms) END AS p50_ms,
   CASE WHEN count(*) = 1 THEN min(p95_ms) END AS p95_ms,
@@ -85,14 +85,10 @@ const rolledAggregatesSql = `
   encode(string_agg(sketch, ''::bytea), 'base64') AS sketches,
   NULL::float8[] AS durations`;
 
-/** The same over raw calls of stale hours; their durations go along to be sketched. */
-const rawAggregatesForAnswer = `
-  count(*)::float8 AS call_count, (count(*) FILTER (WHERE m.outcome <> 'ok'))::float8 AS error_count,
-  sum(m.duration_ms) AS duration_sum_ms, max(m.duration_ms) AS max_ms, count(m.ttft_ms)::float8 AS ttft_count,
-  coalesce(sum(m.ttft_ms), 0) AS ttft_sum_ms, sum(m.input_tokens)::float8 AS input_tokens,
-  sum(m.output_tokens)::float8 AS output_tokens, coalesce(sum(m.cost_usd), 0) AS cost_usd,
+/** The same over raw calls of stale hours (the roll-ups' own aggregates); their durations go along to be sketched. */
+const rawAggregatesForAnswer = `${rawAggregatesSql},
   NULL::float8 AS p50_ms, NULL::float8 AS p95_ms, NULL::float8 AS p99_ms, NULL::text AS sketches,
-  array_agg(m.duration_ms) AS durations`;
+  array_agg(duration_ms) AS durations`;
 
 function filterSql(filter: StatsFilter, params: unknown[], alias = ''): string {
   const clauses: string[] = [];

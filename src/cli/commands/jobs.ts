@@ -1,5 +1,4 @@
 /** `exai jobs …`: background jobs, above all the failed ones (pg-boss's dead-letter state). */
-import { isUuid } from '../../db/session.js';
 import type { Command } from 'commander';
 import { ExaiError } from '../../errors.js';
 import { jobStates, type JobState, type JobSummary } from '../../jobs/types.js';
@@ -70,7 +69,6 @@ export function registerJobs(program: Command, context: CliContext): void {
     .description('give a failed job one more try (recorded in the audit log)')
     .option('--json', 'print JSON')
     .action(async (id: string, options: { json?: boolean }) => {
-      if (!isUuid(id)) throw new ExaiError('invalid_argument', `${JSON.stringify(id)} is not a job id: use the id (a uuid) that \`exai jobs list --failed\` shows.`);
       const config = context.config();
       const retried = await runAdmin(config, context.logger(config, 'jobs'), 'jobs.retry', { id }, cliActor());
       printData(retried, options, () => `Job ${retried.id} of queue ${retried.queue} is queued for one more try${retried.fromArchive ? ' (brought back from the archive)' : ''}.`);
