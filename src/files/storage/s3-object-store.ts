@@ -75,13 +75,18 @@ export class S3ObjectStore implements ObjectStore {
     const sha256 = measure.sha256();
     const key = objectKey(sha256);
     try {
-      const existed = (await this.stat(key)) !== undefined;
-      if (!existed) {
+      if ((await this.stat(key)) !== undefined) return { key, sha256, size: measure.size, existed: true };
+      try {
         await this.client.send(
           new CopyObjectCommand({ Bucket: this.options.bucket, Key: key, CopySource: `${this.options.bucket}/${temporaryKey}` }),
         );
+      } catch (error) {
+        // An upload of the same bytes racing this one may have won (some S3-compatible servers
+        // refuse concurrent writes to one key): the content address then already holds these bytes.
+        if ((await this.stat(key))?.size !== measure.size) throw error;
+        return { key, sha256, size: measure.size, existed: true };
       }
-      return { key, sha256, size: measure.size, existed };
+      return { key, sha256, size: measure.size, existed: false };
     } catch (error) {
       throw this.storeError(error, 'store the file');
     } finally {
