@@ -63,6 +63,20 @@ export interface Config {
     /** Largest image a tool call sends to a vision model. */
     maxImageBytes: number;
   };
+  storage: {
+    /** Where uploaded files' bytes live: a folder (the default, under `home`) or an S3-compatible bucket. */
+    primary: { kind: 'file'; directory: string } | { kind: 's3'; bucket: string; endpoint: string | undefined; region: string; accessKeyId: string | undefined; secretAccessKey: string | undefined; forcePathStyle: boolean | undefined };
+    /** This instance's local cache of primary objects; 0 bytes turns it off. */
+    cacheDirectory: string;
+    cacheBytes: number;
+    /** Small hot files kept in memory. */
+    memoryBytes: number;
+    memoryMaxFileBytes: number;
+    /** Secret that signs download URLs; when unset, one is made once and kept in the database. */
+    urlSigningSecret: string | undefined;
+    /** How long a signed download URL works unless the caller asks for less. */
+    signedUrlTtlMs: number;
+  };
   tools: {
     /** The tools offered; undefined means all of them. */
     enabled: string[] | undefined;
@@ -112,6 +126,8 @@ const secretVariables = new Set([
   'GLM_API_KEY',
   'OPENAI_COMPAT_API_KEY',
   'EXAI_JWT_SECRET',
+  'EXAI_S3_SECRET_ACCESS_KEY',
+  'EXAI_URL_SIGNING_SECRET',
 ]);
 
 const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i;
@@ -221,6 +237,34 @@ const pathList = z
       .min(1, 'must list at least one absolute folder'),
   );
 
+/** `file:///absolute/folder` or `s3://bucket`. */
+const storageUrl = z.string().transform((text, ctx) => {
+  const bad = () => {
+    ctx.addIssue({ code: 'custom', message: 'must be file:///absolute/folder or s3://bucket-name' });
+    return z.NEVER;
+  };
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return bad();
+  }
+  if (url.protocol === 'file:' && url.hostname === '' && url.pathname.length > 1) return { kind: 'file' as const, directory: path.resolve(decodeURIComponent(url.pathname)) };
+  // Bucket names as S3 allows them: 3-63 lowercase letters, digits, dots and hyphens.
+  if (url.protocol === 's3:' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(url.hostname) && (url.pathname === '' || url.pathname === '/')) {
+    return { kind: 's3' as const, bucket: url.hostname };
+  }
+  return bad();
+});
+
+const yesNo = z.string().transform((text, ctx) => {
+  const value = text.trim().toLowerCase();
+  if (['true', 'yes', '1'].includes(value)) return true;
+  if (['false', 'no', '0'].includes(value)) return false;
+  ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+  return z.NEVER;
+});
+
 /** Comma-separated tool names, each one exai offers. */
 const toolList = z
   .string()
@@ -322,6 +366,18 @@ const specs = {
   EXAI_MAX_FILE_BYTES: spec(size(1, 64 * 1024 ** 2), '512KiB', '512KiB'),
   EXAI_MAX_FILES_BYTES: spec(size(1, 256 * 1024 ** 2), '2MiB', '2MiB'),
   EXAI_MAX_IMAGE_BYTES: spec(size(1, 64 * 1024 ** 2), '5MiB', '5MiB'),
+  EXAI_STORAGE_URL: spec(storageUrl, 's3://exai-files'),
+  EXAI_S3_ENDPOINT: spec(httpUrl, 'https://your-project.supabase.co/storage/v1/s3'),
+  EXAI_S3_REGION: spec(z.string().regex(/^[a-z0-9-]{1,50}$/, 'must be a region name such as us-east-1'), 'us-east-1', 'us-east-1'),
+  EXAI_S3_ACCESS_KEY_ID: spec(z.string().min(1, 'must not be empty'), 'AKIA…'),
+  EXAI_S3_SECRET_ACCESS_KEY: spec(z.string().min(1, 'must not be empty'), 'your-secret-access-key'),
+  EXAI_S3_FORCE_PATH_STYLE: spec(yesNo, 'true'),
+  EXAI_FILE_CACHE_DIR: spec(z.string().min(1, 'must not be empty'), '/var/cache/exai'),
+  EXAI_FILE_CACHE_BYTES: spec(size(0, 1024 ** 4), '1GiB', '1GiB'),
+  EXAI_FILE_MEMORY_BYTES: spec(size(0, 64 * 1024 ** 3), '64MiB', '64MiB'),
+  EXAI_FILE_MEMORY_MAX_FILE: spec(size(0, 1024 ** 3), '1MiB', '1MiB'),
+  EXAI_URL_SIGNING_SECRET: spec(z.string().min(32, 'must be at least 32 characters'), 'a-long-random-string-of-32-or-more-characters'),
+  EXAI_SIGNED_URL_TTL: spec(duration(1000, 7 * 86_400_000), '15m', '15m'),
   EXAI_TOOLS: spec(toolList, 'chat,thinkdeep,codereview,listmodels'),
   EXAI_DISABLED_TOOLS: spec(toolList, 'precommit,docgen'),
   EXAI_PROVIDER_TIMEOUT: spec(duration(1000, 3_600_000), '5m', '5m'),
@@ -440,6 +496,13 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       'EXAI_JWT_AUDIENCE: must be set when JWTs are accepted, so only tokens issued for this server pass (the MCP authorization spec requires it). Example: EXAI_JWT_AUDIENCE=authenticated (Supabase), or this server\'s URL.',
     );
   }
+  if ((parsed.EXAI_S3_ACCESS_KEY_ID === undefined) !== (parsed.EXAI_S3_SECRET_ACCESS_KEY === undefined)) {
+    problems.push('EXAI_S3_ACCESS_KEY_ID and EXAI_S3_SECRET_ACCESS_KEY: set both or neither (neither uses the AWS SDK\'s usual credential chain).');
+  }
+  const s3Only = (['EXAI_S3_ENDPOINT', 'EXAI_S3_ACCESS_KEY_ID', 'EXAI_S3_FORCE_PATH_STYLE'] as const).filter((name) => parsed[name] !== undefined);
+  if (s3Only.length > 0 && (parsed.EXAI_STORAGE_URL as { kind?: string } | undefined)?.kind !== 's3') {
+    problems.push(`${s3Only.join(', ')}: only used with an S3 bucket; set EXAI_STORAGE_URL=s3://your-bucket as well, or remove them.`);
+  }
   if (problems.length > 0) {
     throw new ExaiError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -463,10 +526,36 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
     files: {
       allowedRoots: (value.EXAI_ALLOWED_ROOTS ?? [cwd]).map((root) => path.resolve(root)),
       rootsExplicit: value.EXAI_ALLOWED_ROOTS !== undefined,
-      protectedPaths: [path.resolve(cwd, value.EXAI_HOME), envFilePath(env, cwd, options.envFile)],
+      // The file store and its cache hold every user's uploads: never readable as "a file on this server".
+      protectedPaths: [
+        path.resolve(cwd, value.EXAI_HOME),
+        envFilePath(env, cwd, options.envFile),
+        ...(value.EXAI_STORAGE_URL?.kind === 'file' ? [value.EXAI_STORAGE_URL.directory] : []),
+        ...(value.EXAI_FILE_CACHE_DIR === undefined ? [] : [path.resolve(cwd, value.EXAI_FILE_CACHE_DIR)]),
+      ],
       maxFileBytes: value.EXAI_MAX_FILE_BYTES,
       maxTotalBytes: value.EXAI_MAX_FILES_BYTES,
       maxImageBytes: value.EXAI_MAX_IMAGE_BYTES,
+    },
+    storage: {
+      primary:
+        value.EXAI_STORAGE_URL?.kind === 's3'
+          ? {
+              kind: 's3',
+              bucket: value.EXAI_STORAGE_URL.bucket,
+              endpoint: value.EXAI_S3_ENDPOINT,
+              region: value.EXAI_S3_REGION,
+              accessKeyId: value.EXAI_S3_ACCESS_KEY_ID,
+              secretAccessKey: value.EXAI_S3_SECRET_ACCESS_KEY,
+              forcePathStyle: value.EXAI_S3_FORCE_PATH_STYLE,
+            }
+          : { kind: 'file', directory: value.EXAI_STORAGE_URL?.directory ?? path.join(path.resolve(cwd, value.EXAI_HOME), 'files') },
+      cacheDirectory: path.resolve(cwd, value.EXAI_FILE_CACHE_DIR ?? path.join(value.EXAI_HOME, 'file-cache')),
+      cacheBytes: value.EXAI_FILE_CACHE_BYTES,
+      memoryBytes: value.EXAI_FILE_MEMORY_BYTES,
+      memoryMaxFileBytes: value.EXAI_FILE_MEMORY_MAX_FILE,
+      urlSigningSecret: value.EXAI_URL_SIGNING_SECRET,
+      signedUrlTtlMs: value.EXAI_SIGNED_URL_TTL,
     },
     tools: { enabled: value.EXAI_TOOLS, disabled: value.EXAI_DISABLED_TOOLS ?? [] },
     auth: {

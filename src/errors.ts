@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'too_large'
+  | 'unsupported_media_type'
   | 'database_unavailable'
   | 'database_error'
   | 'embedded_database_busy'
@@ -31,6 +32,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   too_large: 413,
+  unsupported_media_type: 415,
   database_unavailable: 503,
   database_error: 500,
   embedded_database_busy: 409,

@@ -15,6 +15,8 @@ import { parseThreadId } from '../conversations/validate.js';
 import { ExaiError } from '../errors.js';
 import { formatFiles, readPromptFiles, type PromptFiles } from '../files/prompt-files.js';
 import { readPromptImages } from '../files/prompt-images.js';
+import type { FileHandler } from '../files/file-handler.js';
+import { isUuid } from '../db/session.js';
 import { chooseModel, fallbackModels, type ToolCategory } from '../providers/model-choice.js';
 import type { ModelInfo } from '../providers/registry.js';
 import type { ProviderRouter, RoutedResult } from '../providers/router.js';
@@ -83,6 +85,8 @@ export interface ConsultDeps {
   conversations: ConversationStore;
   router: ProviderRouter;
   config: Pick<Config, 'files' | 'limits'>;
+  /** Stored files, which `files` may name by id; ids are refused without it. */
+  files?: FileHandler;
 }
 
 export function parseConsultInput(input: unknown): ParsedConsultInput {
@@ -157,16 +161,24 @@ export interface PreparedFiles {
  * before any model is asked.
  */
 export async function prepareFiles(
-  deps: Pick<ConsultDeps, 'config'>,
+  deps: Pick<ConsultDeps, 'config' | 'files'>,
   request: Pick<ParsedConsultInput, 'files' | 'images'>,
   contextFiles: readonly string[],
   tokenBudget: number,
+  userId: string,
 ): Promise<PreparedFiles> {
   const own = request.files ?? [];
+  const stored = deps.files;
   const files = await readPromptFiles(
     [...own.map((file) => ({ path: file, strict: true })), ...contextFiles.filter((file) => !own.includes(file)).map((file) => ({ path: file, strict: false }))],
     deps.config.files,
     tokenBudget,
+    stored === undefined
+      ? undefined
+      : async (id, maxBytes) => {
+          const { file, bytes } = await stored.readBytes(userId, id, maxBytes);
+          return { name: file.name, mimeType: file.mimeType, bytes };
+        },
   );
   const images = await readPromptImages(request.images ?? [], deps.config.files, deps.config.files.maxImageBytes);
   return { files, images };
@@ -230,6 +242,12 @@ export async function storeTurns(
   }
 }
 
+/** Stored files a turn used are linked to its thread, so the thread's files can be listed. */
+export async function linkStoredFiles(deps: Pick<ConsultDeps, 'files'>, userId: string, threadId: string, files: readonly string[]): Promise<void> {
+  if (deps.files === undefined) return;
+  for (const file of files) if (isUuid(file)) await deps.files.link(userId, threadId, file);
+}
+
 export async function consult(deps: ConsultDeps, input: unknown, options: ConsultOptions): Promise<ConsultResult> {
   const request = parseConsultInput(input);
   checkStorable(deps, request.prompt);
@@ -239,7 +257,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
   const { model, fallbacks } = modelFor(deps, request, thread, category);
   const turns = thread?.turns ?? [];
   const budget = contextBudget(model.contextWindow);
-  const prepared = options.prepared ?? (await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], budget.files));
+  const prepared = options.prepared ?? (await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], budget.files, options.userId));
   const { messages, history } = composeMessages(model, options.systemPrompt, options.modelPrompt ?? request.prompt, turns, prepared);
 
   const answer = await deps.router.chat({
@@ -284,6 +302,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
       idempotencyKey: `${requestId}:answer`,
     },
   ]);
+  await linkStoredFiles(deps, options.userId, threadId, ownFiles);
   return {
     content: answer.content,
     reasoningContent: answer.reasoningContent,

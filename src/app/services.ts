@@ -26,6 +26,11 @@ import type { JobRunner } from '../jobs/types.js';
 import { DatabaseMetricsSink } from '../metrics/metrics-store.js';
 import { CallMetrics } from '../metrics/call-metrics.js';
 import { ModelRegistry } from '../providers/registry.js';
+import { FileHandler } from '../files/file-handler.js';
+import { ProviderFiles } from '../files/provider-files.js';
+import { fileJobs } from '../files/file-jobs.js';
+import { openObjectStore, openReadTiers } from '../files/open-file-store.js';
+import type { ObjectStore } from '../files/storage/object-store.js';
 
 export interface Services {
   config: Config;
@@ -48,6 +53,10 @@ export interface Services {
    * `prometheus.setQueueDepthSource(async () => ({ [queue]: depth }))`.
    */
   prometheus: PrometheusMetrics;
+  /** Users' files: uploads, reads through the cache tiers, deletes. */
+  files: FileHandler;
+  /** Kimi's and GLM's file ids for stored files, uploaded on demand. */
+  providerFiles: ProviderFiles;
   /** The durable job runner, when this process runs jobs. */
   jobs: JobRunner | undefined;
   /** The user that local mode and stdio act as (EXAI_USER). */
@@ -72,6 +81,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
   let limits: RateLimits | undefined;
   let openRecorder: MetricsRecorder | undefined;
   let openJobs: JobRunner | undefined;
+  let objectStore: ObjectStore | undefined;
   try {
     await db.ping();
     if (options.migrate) {
@@ -133,9 +143,18 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       cache: countingCache,
     });
     recorder.onEvent((event) => prometheus.observe(event));
+    objectStore = openObjectStore(config.storage);
+    const store = objectStore;
+    const reader = await openReadTiers(config.storage, store);
+    const files = new FileHandler({ db, store, reader, access: config.files, logger });
+    const providerFiles = ProviderFiles.fromConfig(config, { db, files, logger });
     // Last: a job may start the moment the runner does, and everything it uses exists by now.
     const jobs = options.jobs === true
-      ? await startJobRunner({ db, logger, definitions: metricsJobs({ db, logger, alertRules: config.metrics.alertRules }) })
+      ? await startJobRunner({
+          db,
+          logger,
+          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, logger })],
+        })
       : undefined;
     openJobs = jobs;
     if (jobs !== undefined) prometheus.setQueueDepthSource(() => jobs.queueDepth());
@@ -151,6 +170,8 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       recorder,
       callMetrics,
       prometheus,
+      files,
+      providerFiles,
       jobs,
       localUser,
       async userIdFor(handle) {
@@ -168,12 +189,14 @@ export async function createServices(config: Config, logger: Logger, options: Cr
         await maintenance?.stop();
         await openLimits.close();
         await openCacheRef.close();
+        store.close?.();
         await db.close();
       },
     };
   } catch (error) {
     await openJobs?.stop().catch(() => undefined);
     await openRecorder?.close().catch(() => undefined);
+    objectStore?.close?.();
     await limits?.close();
     await cache?.close();
     await db.close().catch(() => undefined);

@@ -9,6 +9,8 @@ import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { countTokens } from '../conversations/tokens.js';
 import { ExaiError } from '../errors.js';
+import { isUuid } from '../db/session.js';
+import { extractText } from './processing/text-extraction.js';
 
 /** Which of the server's files a call may read. */
 export interface FileAccess {
@@ -35,6 +37,9 @@ export interface SkippedFile {
   path: string;
   reason: string;
 }
+
+/** Reads a stored file of the caller's by id (see FileHandler.readBytes). */
+export type StoredFileReader = (id: string, maxBytes: number) => Promise<{ name: string; mimeType: string; bytes: Buffer }>;
 
 export interface PromptFiles {
   embedded: EmbeddedFile[];
@@ -147,16 +152,40 @@ export async function readPromptFiles(
   requests: { path: string; strict: boolean }[],
   limits: FileLimits,
   tokenBudget: number,
+  storedFile?: StoredFileReader,
 ): Promise<PromptFiles> {
   const result: PromptFiles = { embedded: [], skipped: [], tokens: 0 };
   if (requests.length === 0) return result;
-  const allowed = await realRoots(limits.allowedRoots);
+  const allowed = realRoots(limits.allowedRoots);
   const seen = new Set<string>();
   let totalBytes = 0;
+  const add = (shown: string, content: string, bytes: number): void => {
+    const tokens = countTokens(content);
+    if (result.tokens + tokens > tokenBudget) {
+      result.skipped.push({ path: shown, reason: `does not fit the model's file budget (${tokens} tokens, ${Math.max(0, tokenBudget - result.tokens)} left)` });
+      return;
+    }
+    totalBytes += bytes;
+    result.tokens += tokens;
+    result.embedded.push({ path: shown, bytes, tokens, content });
+  };
   for (const request of requests) {
+    // A stored file's id (file_upload, POST /api/v1/files): paths are absolute, so an id is never a path.
+    if (storedFile !== undefined && isUuid(request.path)) {
+      if (seen.has(request.path.toLowerCase())) continue;
+      seen.add(request.path.toLowerCase());
+      try {
+        const text = await storedFileText(request.path, storedFile, limits, limits.maxTotalBytes - totalBytes);
+        add(text.shown, text.content, text.bytes);
+      } catch (error) {
+        if (request.strict) throw error;
+        result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
+      }
+      continue;
+    }
     let real: string;
     try {
-      real = await resolveUnder(request.path, limits, allowed);
+      real = await resolveUnder(request.path, limits, await allowed);
     } catch (error) {
       if (request.strict) throw error;
       result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
@@ -207,18 +236,27 @@ export async function readPromptFiles(
         result.skipped.push({ path: file.shown, reason: 'binary file' });
         continue;
       }
-      const content = bytes.toString('utf8');
-      const tokens = countTokens(content);
-      if (result.tokens + tokens > tokenBudget) {
-        result.skipped.push({ path: file.shown, reason: `does not fit the model's file budget (${tokens} tokens, ${Math.max(0, tokenBudget - result.tokens)} left)` });
-        continue;
-      }
-      totalBytes += bytes.length;
-      result.tokens += tokens;
-      result.embedded.push({ path: file.shown, bytes: bytes.length, tokens, content });
+      add(file.shown, bytes.toString('utf8'), bytes.length);
     }
   }
   return result;
+}
+
+/** PDFs may be larger than their text; the text still counts against the per-file limit. */
+const maxStoredDocumentBytes = 32 * 1024 * 1024;
+
+/** A stored file as prompt text: documents through text extraction, shown by name and id. */
+async function storedFileText(id: string, read: StoredFileReader, limits: FileLimits, bytesLeft: number): Promise<{ shown: string; content: string; bytes: number }> {
+  const file = await read(id, Math.max(limits.maxFileBytes, maxStoredDocumentBytes));
+  const shown = `${file.name} (file ${id.toLowerCase()})`;
+  const pdf = file.mimeType === 'application/pdf';
+  if (!pdf && file.bytes.length > limits.maxFileBytes) {
+    throw new ExaiError('too_large', `${shown} is ${file.bytes.length} bytes, the limit is ${limits.maxFileBytes} (EXAI_MAX_FILE_BYTES); ask about it with smart_file_query instead.`);
+  }
+  const extracted = await extractText({ bytes: file.bytes, mimeType: file.mimeType, name: file.name, maxChars: limits.maxFileBytes });
+  const bytes = Buffer.byteLength(extracted.text);
+  if (bytes > bytesLeft) throw new ExaiError('too_large', `${shown}: the files of this call would pass ${limits.maxTotalBytes} bytes (EXAI_MAX_FILES_BYTES).`);
+  return { shown, content: extracted.text, bytes };
 }
 
 /** The files as one block of prompt text, each under a header naming it. */

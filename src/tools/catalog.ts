@@ -7,8 +7,10 @@ import { challengeTool, chatTool } from './simple-tools.js';
 import { stepTools } from './step-tools.js';
 import type { ToolDefinition } from './types.js';
 import { performanceStatsTool, usageStatsTool } from './metrics-tools.js';
+import { fileDeleteTool, fileInfoTool, fileListTool, fileUploadTool } from './file-tools.js';
+import { smartFileQueryTool } from './smart-file-query.js';
 
-const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool, performanceStatsTool, usageStatsTool];
+const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool, fileUploadTool, fileListTool, fileInfoTool, fileDeleteTool, smartFileQueryTool, performanceStatsTool, usageStatsTool];
 
 /** The tools offered, in the order of `toolNames`. */
 export function offeredTools(config: Pick<Config, 'tools'>): ToolDefinition[] {

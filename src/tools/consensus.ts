@@ -48,7 +48,7 @@ export const consensusTool = defineTool({
     }
     const turns = thread?.turns ?? [];
     const smallest = Math.min(reconciler.contextWindow, ...panel.map((member) => member.info.contextWindow));
-    const prepared = await prepareFiles(services, request, historyFiles(turns), contextBudget(smallest).files);
+    const prepared = await prepareFiles(services, request, historyFiles(turns), contextBudget(smallest).files, context.userId);
     const panelMessages = panel.map((member) =>
       composeMessages(
         member.info,

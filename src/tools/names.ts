@@ -19,6 +19,11 @@ export const toolNames = [
   'conversation_list',
   'conversation_get',
   'conversation_delete',
+  'file_upload',
+  'file_list',
+  'file_info',
+  'file_delete',
+  'smart_file_query',
   'performance_stats',
   'usage_stats',
 ] as const;

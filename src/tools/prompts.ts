@@ -73,6 +73,10 @@ export const systemPrompts = {
   tracer:
     `${common} You are tracing code. From the findings and code provided, describe the execution flow (call chain, with file and symbol at each step, ` +
     'branches and side effects) or the dependencies (what uses what, in both directions), as the trace mode asks. Note anything surprising on the way.',
+
+  smartFileQuery:
+    `${common} You are answering a question about one document the developer stored. Answer from the document; quote or cite the part (section, page, ` +
+    'line) you rely on, and say plainly when the document does not answer the question.',
 } as const;
 
 export type SystemPromptName = keyof typeof systemPrompts;

@@ -9,7 +9,7 @@ export const sharedParameters = {
   thinking_mode: z.enum(thinkingModes).optional().describe('Reasoning depth for thinking-capable models.'),
   use_websearch: z.boolean().optional().describe('Let the model search the web where it can.'),
   continuation_id: z.string().optional().describe('Continue this conversation (from an earlier result).'),
-  files: z.array(z.string()).optional().describe('Absolute paths of files or folders to include.'),
+  files: z.array(z.string()).optional().describe('Absolute paths of files or folders to include, or ids of stored files (file_upload, POST /api/v1/files).'),
   images: z.array(z.string()).optional().describe('Absolute image paths or data URLs, for vision models.'),
 };
 

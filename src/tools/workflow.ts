@@ -11,6 +11,7 @@ import { consult, loadContinuation, storeTurns, threadTitle } from '../app/consu
 import type { Thread, Turn } from '../conversations/types.js';
 import { ExaiError } from '../errors.js';
 import { resolveAllowedPath } from '../files/prompt-files.js';
+import { isUuid } from '../db/session.js';
 import type { ToolCategory } from '../providers/model-choice.js';
 import type { ToolName } from './names.js';
 import { systemPrompts, type SystemPromptName } from './prompts.js';
@@ -178,8 +179,12 @@ function requiredActions(spec: { firstActions: string[]; laterActions: string[] 
   return actions;
 }
 
+/** Every path must be readable and every stored file id the caller's own, before a step is stored. */
 async function checkPaths(paths: readonly string[], context: ToolContext): Promise<void> {
-  for (const file of paths) await resolveAllowedPath(file, context.services.config.files);
+  for (const file of paths) {
+    if (isUuid(file)) await context.services.files.info(context.userId, file);
+    else await resolveAllowedPath(file, context.services.config.files);
+  }
 }
 
 /** A step tool from its spec: one schema, one engine. */

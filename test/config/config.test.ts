@@ -52,6 +52,40 @@ describe('file and tool settings', () => {
   });
 });
 
+describe('loadConfig storage', () => {
+  it('reads an S3 bucket with its endpoint and credentials, and a folder from a file URL', () => {
+    const cwd = tempFolder();
+    const s3 = loadConfig(
+      { EXAI_STORAGE_URL: 's3://exai-files', EXAI_S3_ENDPOINT: 'http://127.0.0.1:9000', EXAI_S3_ACCESS_KEY_ID: 'id', EXAI_S3_SECRET_ACCESS_KEY: 'secret', EXAI_S3_FORCE_PATH_STYLE: 'true' },
+      { cwd },
+    );
+    expect(s3.storage.primary).toEqual({ kind: 's3', bucket: 'exai-files', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKeyId: 'id', secretAccessKey: 'secret', forcePathStyle: true });
+    const folder = loadConfig({ EXAI_STORAGE_URL: `file://${cwd}/objects`, EXAI_FILE_CACHE_BYTES: '0' }, { cwd });
+    expect(folder.storage.primary).toEqual({ kind: 'file', directory: path.join(cwd, 'objects') });
+    expect(folder.storage.cacheBytes).toBe(0);
+    // Every user's uploads live there: no tool may read them as a file of the server.
+    expect(folder.files.protectedPaths).toContain(path.join(cwd, 'objects'));
+  });
+
+  it('refuses bad storage settings, naming each, and never echoes the secret key', () => {
+    const cwd = tempFolder();
+    const attempt = (env: Record<string, string>) => () => loadConfig(env, { cwd });
+    expect(attempt({ EXAI_STORAGE_URL: 'ftp://files' })).toThrow(/EXAI_STORAGE_URL: must be file:\/\/\/absolute\/folder or s3:\/\/bucket-name/);
+    expect(attempt({ EXAI_STORAGE_URL: 's3://Bad_Bucket' })).toThrow(/EXAI_STORAGE_URL/);
+    expect(attempt({ EXAI_STORAGE_URL: 's3://b-1', EXAI_S3_ACCESS_KEY_ID: 'id' })).toThrow(/set both or neither/);
+    expect(attempt({ EXAI_S3_ENDPOINT: 'http://127.0.0.1:9000' })).toThrow(/EXAI_S3_ENDPOINT: only used with an S3 bucket/);
+    expect(attempt({ EXAI_S3_FORCE_PATH_STYLE: 'maybe', EXAI_STORAGE_URL: 's3://b-1' })).toThrow(/EXAI_S3_FORCE_PATH_STYLE: must be true or false/);
+    let message = '';
+    try {
+      loadConfig({ EXAI_STORAGE_URL: 's3://b-1', EXAI_S3_ACCESS_KEY_ID: 'id', EXAI_S3_SECRET_ACCESS_KEY: '', EXAI_URL_SIGNING_SECRET: 'short-signing-secret' }, { cwd });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/EXAI_URL_SIGNING_SECRET: must be at least 32 characters \(value hidden because it is a secret\)/);
+    expect(message).not.toContain('short-signing-secret');
+  });
+});
+
 describe('loadConfig defaults', () => {
   it('gives every setting its documented default when nothing is set', () => {
     const cwd = tempFolder();
@@ -64,6 +98,15 @@ describe('loadConfig defaults', () => {
       cache: { ttlMs: 24 * 60 * 60 * 1000, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 },
       limits: { maxMessageBytes: 1024 * 1024, maxThreadDepth: 20 },
       files: { allowedRoots: [cwd], rootsExplicit: false, protectedPaths: [path.join(cwd, '.exai'), path.join(cwd, '.env')], maxFileBytes: 512 * 1024, maxTotalBytes: 2 * 1024 * 1024, maxImageBytes: 5 * 1024 * 1024 },
+      storage: {
+        primary: { kind: 'file', directory: path.join(cwd, '.exai', 'files') },
+        cacheDirectory: path.join(cwd, '.exai', 'file-cache'),
+        cacheBytes: 1024 ** 3,
+        memoryBytes: 64 * 1024 * 1024,
+        memoryMaxFileBytes: 1024 * 1024,
+        urlSigningSecret: undefined,
+        signedUrlTtlMs: 15 * 60_000,
+      },
       tools: { enabled: undefined, disabled: [] },
       auth: {
         mode: 'required',

@@ -6,8 +6,20 @@
  * `web_search` results, and broken replies (raw bodies, streams cut short).
  * Each request takes the next scripted reply; every
  * request is recorded, including whether its client hung up.
+ *
+ * Files, as Kimi's and GLM's file APIs (document extraction) answer them:
+ * POST /files (multipart `file` and `purpose`), GET /files, GET /files/{id},
+ * GET /files/{id}/content and DELETE /files/{id}, kept in memory. The content
+ * stands in for extraction: whatever was uploaded, its bytes decoded as UTF-8,
+ * wrapped as Kimi wraps extracted text, in a JSON object
+ * `{"content", "file_type", "filename", "title": "", "type": "file"}`.
+ * Unknown or forgotten ids get 404 `{"error":{"message":"file not found",
+ * "type":"invalid_request_error"}}`, as when the provider expires them. File
+ * requests take their own script (`scriptFiles`), so chat scripts stay as
+ * they were.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 
 type Usage = { prompt_tokens: number; completion_tokens: number };
@@ -53,11 +65,44 @@ export type FakeReply =
 
 export interface RecordedRequest {
   at: number;
+  method: string;
+  /** The URL path without the query, e.g. `/v1/chat/completions`, `/v1/files/file-abc/content`. */
+  path: string;
   headers: IncomingMessage['headers'];
+  /** The JSON body; for an upload, its form's text fields (`purpose`). */
   body: Record<string, unknown>;
+  /** Set on every request to the file endpoints: what it was about, as far as it got. */
+  file?: FileRequestInfo;
   /** The client closed the connection before the reply ended. */
   aborted: boolean;
 }
+
+export interface FileRequestInfo {
+  /** The file the path names (GET/DELETE /files/{id}), or the id an upload was given. */
+  id?: string;
+  purpose?: string;
+  filename?: string;
+  /** Uploaded bytes. */
+  size?: number;
+  mimeType?: string;
+}
+
+/** A file the fake holds. */
+export interface FakeStoredFile {
+  id: string;
+  filename: string;
+  purpose: string;
+  mimeType: string;
+  bytes: Buffer;
+  /** Unix seconds. */
+  createdAt: number;
+}
+
+/**
+ * What the next file request gets: `serve` answers it normally; the others
+ * work as the chat replies of the same kind do.
+ */
+export type FakeFileReply = { kind: 'serve' } | Extract<FakeReply, { kind: 'error' | 'hang' | 'drop' | 'raw' }>;
 
 export interface FakeOpenAI {
   baseUrl: string;
@@ -67,6 +112,17 @@ export interface FakeOpenAI {
   /** Replies for the next requests, in order; after them every request gets `fallback`. */
   script(...replies: FakeReply[]): void;
   fallback: FakeReply;
+  /** The files held now, by id. */
+  readonly files: ReadonlyMap<string, FakeStoredFile>;
+  /** Replies for the next file requests, in order, before they are served; chat requests do not take them. */
+  scriptFiles(...replies: FakeFileReply[]): void;
+  /** Drops a file as the provider does when it expires: its id then gets 404 (or `goneStatus`). False when it was not held. */
+  forgetFile(id: string): boolean;
+  forgetAllFiles(): void;
+  /** The status for an unknown id: 404, as Kimi answers, unless set (400, which some providers send with the same message). */
+  goneStatus: number;
+  /** Uploads larger than this get 413 `file too large`; no limit unless set. */
+  maxFileBytes: number | undefined;
   close(): Promise<void>;
 }
 
@@ -147,16 +203,114 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     else response.destroy();
   }
 
-  const server: Server = createServer((request, response) => {
-    let raw = '';
-    request.on('data', (chunk: Buffer) => (raw += chunk.toString('utf8')));
-    request.on('end', () => {
-      const record: RecordedRequest = { at: Date.now(), headers: request.headers, body: {}, aborted: false };
+  const fileQueue: FakeFileReply[] = [];
+  const files = new Map<string, FakeStoredFile>();
+  const fileState = { goneStatus: 404, maxFileBytes: undefined as number | undefined };
+
+  const sendJson = (response: ServerResponse, status: number, body: unknown) =>
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const invalid = (response: ServerResponse, status: number, message: string) => sendJson(response, status, { error: { message, type: 'invalid_request_error' } });
+  const metadata = (file: FakeStoredFile) => ({
+    id: file.id,
+    object: 'file',
+    bytes: file.bytes.length,
+    created_at: file.createdAt,
+    filename: file.filename,
+    purpose: file.purpose,
+    status: 'ok',
+    status_details: '',
+  });
+
+  /** The file endpoints; `route` is what follows `/files` in the path. */
+  async function serveFile(request: IncomingMessage, response: ServerResponse, raw: Buffer, route: { id?: string; content: boolean }, record: RecordedRequest) {
+    const info: FileRequestInfo = route.id === undefined ? {} : { id: route.id };
+    record.file = info;
+    const method = request.method ?? 'GET';
+    if (method === 'POST' && route.id === undefined) {
+      // Parsed before any scripted failure, so the log shows what each attempt sent.
+      let form: FormData;
       try {
-        record.body = JSON.parse(raw || '{}') as Record<string, unknown>;
+        form = await new Response(raw, { headers: { 'content-type': request.headers['content-type'] ?? '' } }).formData();
       } catch {
-        response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'bad json' } }));
+        return invalid(response, 400, 'expected a multipart/form-data body');
+      }
+      const part = form.get('file');
+      const purpose = form.get('purpose');
+      for (const [name, value] of form) if (typeof value === 'string') record.body[name] = value;
+      if (typeof purpose === 'string') info.purpose = purpose;
+      if (part !== null && typeof part !== 'string') Object.assign(info, { filename: part.name, size: part.size, mimeType: part.type });
+      const scripted = fileQueue.shift();
+      if (scripted !== undefined && scripted.kind !== 'serve') return misbehave(scripted, request, response);
+      if (part === null || typeof part === 'string') return invalid(response, 400, 'file is required');
+      if (typeof purpose !== 'string' || purpose === '') return invalid(response, 400, 'purpose is required');
+      if (fileState.maxFileBytes !== undefined && part.size > fileState.maxFileBytes) {
+        return invalid(response, 413, `file too large: ${part.size} bytes, the limit is ${fileState.maxFileBytes}`);
+      }
+      const stored: FakeStoredFile = {
+        id: `file-${randomBytes(9).toString('base64url')}`,
+        filename: part.name,
+        purpose,
+        mimeType: part.type || 'application/octet-stream',
+        bytes: Buffer.from(await part.arrayBuffer()),
+        createdAt: Math.floor(Date.now() / 1000),
+      };
+      files.set(stored.id, stored);
+      info.id = stored.id;
+      return sendJson(response, 200, metadata(stored));
+    }
+    const scripted = fileQueue.shift();
+    if (scripted !== undefined && scripted.kind !== 'serve') return misbehave(scripted, request, response);
+    if (method === 'GET' && route.id === undefined) return sendJson(response, 200, { object: 'list', data: [...files.values()].map(metadata) });
+    if (route.id === undefined || (method !== 'GET' && method !== 'DELETE') || (method === 'DELETE' && route.content)) {
+      return invalid(response, 405, `${method} is not allowed here`);
+    }
+    const file = files.get(route.id);
+    if (file === undefined) return invalid(response, fileState.goneStatus, 'file not found');
+    Object.assign(info, { filename: file.filename, purpose: file.purpose, size: file.bytes.length, mimeType: file.mimeType });
+    if (method === 'DELETE') {
+      files.delete(file.id);
+      return sendJson(response, 200, { id: file.id, object: 'file', deleted: true });
+    }
+    if (!route.content) return sendJson(response, 200, metadata(file));
+    // Kimi's extraction result: the text in a JSON object, which callers pass on as it is.
+    return sendJson(response, 200, { content: file.bytes.toString('utf8'), file_type: file.mimeType, filename: file.filename, title: '', type: 'file' });
+  }
+
+  /** The scripted replies that are not answers, for chat and file requests alike. */
+  function misbehave(reply: Extract<FakeReply, { kind: 'error' | 'hang' | 'drop' | 'raw' }>, request: IncomingMessage, response: ServerResponse) {
+    switch (reply.kind) {
+      case 'error':
+        response
+          .writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) })
+          .end(JSON.stringify(reply.body ?? { error: { message: `fake error ${reply.status}`, type: 'fake' } }));
         return;
+      case 'hang':
+        return;
+      case 'drop':
+        request.socket.destroy();
+        return;
+      case 'raw':
+        response.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'text/event-stream' }).end(reply.body);
+        return;
+    }
+  }
+
+  const server: Server = createServer((request, response) => {
+    // Bytes, not text: uploads are multipart and may hold anything.
+    const parts: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => parts.push(chunk));
+    request.on('end', () => {
+      const raw = Buffer.concat(parts);
+      const path = new URL(request.url ?? '/', 'http://fake').pathname;
+      const record: RecordedRequest = { at: Date.now(), method: request.method ?? 'GET', path, headers: request.headers, body: {}, aborted: false };
+      const fileRoute = /\/files(?:\/([^/]+)(\/content)?)?\/?$/.exec(path);
+      if (fileRoute === null) {
+        try {
+          record.body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
+        } catch {
+          response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'bad json' } }));
+          return;
+        }
       }
       requests.push(record);
       state.open += 1;
@@ -165,6 +319,11 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         state.open -= 1;
         if (!response.writableFinished) record.aborted = true;
       });
+      if (fileRoute !== null) {
+        const id = fileRoute[1] === undefined ? undefined : decodeURIComponent(fileRoute[1]);
+        void serveFile(request, response, raw, { ...(id === undefined ? {} : { id }), content: fileRoute[2] !== undefined }, record);
+        return;
+      }
       if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) {
         response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'not found' } }));
         return;
@@ -176,17 +335,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
           void answer(reply, record.body, response, record);
           return;
         case 'error':
-          response
-            .writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) })
-            .end(JSON.stringify(reply.body ?? { error: { message: `fake error ${reply.status}`, type: 'fake' } }));
-          return;
         case 'hang':
-          return;
         case 'drop':
-          request.socket.destroy();
-          return;
         case 'raw':
-          response.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'text/event-stream' }).end(reply.body);
+          misbehave(reply, request, response);
           return;
         case 'cut':
           void cut(reply, record.body, response);
@@ -208,6 +360,22 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     },
     set fallback(reply: FakeReply) {
       state.fallback = reply;
+    },
+    files,
+    scriptFiles: (...replies) => void fileQueue.push(...replies),
+    forgetFile: (id) => files.delete(id),
+    forgetAllFiles: () => files.clear(),
+    get goneStatus() {
+      return fileState.goneStatus;
+    },
+    set goneStatus(status: number) {
+      fileState.goneStatus = status;
+    },
+    get maxFileBytes() {
+      return fileState.maxFileBytes;
+    },
+    set maxFileBytes(limit: number | undefined) {
+      fileState.maxFileBytes = limit;
     },
     close: () =>
       new Promise<void>((resolve) => {

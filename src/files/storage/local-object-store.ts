@@ -84,6 +84,24 @@ export class LocalObjectStore implements ObjectStore {
     return removed;
   }
 
+  async *listKeys(before: Date): AsyncIterable<string> {
+    const top = path.join(this.root, 'sha256');
+    for (const first of await readdir(top).catch(() => [] as string[])) {
+      for (const second of await readdir(path.join(top, first)).catch(() => [] as string[])) {
+        for (const name of await readdir(path.join(top, first, second)).catch(() => [] as string[])) {
+          const key = objectKey(name);
+          if (!isObjectKey(key)) continue;
+          const info = await stat(path.join(top, first, second, name)).catch(() => undefined);
+          if (info !== undefined && info.mtimeMs < before.getTime()) yield key;
+        }
+      }
+    }
+  }
+
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   /** Two levels of fan-out keep folders small; the key was checked, so the path stays under the root. */
   private pathOf(key: string): string {
     if (!isObjectKey(key)) throw new ExaiError('invalid_argument', `${JSON.stringify(key)} is not an object key.`);

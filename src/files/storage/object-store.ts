@@ -34,6 +34,13 @@ export interface ObjectStore {
   stat(key: string): Promise<{ size: number } | undefined>;
   /** Removes the object; absent objects are not an error. */
   delete(key: string): Promise<void>;
+  /** Keys of the objects last written before `before`, for the sweep of objects no row refers to. */
+  listKeys(before: Date): AsyncIterable<string>;
+  /** Temporary uploads a crash left, older than `olderThanMs`, removed; returns how many. */
+  sweepTemporary(olderThanMs: number, now?: number): Promise<number>;
+  /** Where the object lies on this machine, for stores that are a local folder. */
+  localPath?(key: string): string;
+  close?(): void;
 }
 
 const keyPattern = /^sha256\/[0-9a-f]{64}$/;

@@ -143,6 +143,21 @@ export class S3ObjectStore implements ObjectStore {
     return old.length;
   }
 
+  async *listKeys(before: Date): AsyncIterable<string> {
+    let token: string | undefined;
+    do {
+      const page = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: 'sha256/', ...(token === undefined ? {} : { ContinuationToken: token }) }))
+        .catch((error: unknown) => {
+          throw this.storeError(error, 'list the files');
+        });
+      for (const object of page.Contents ?? []) {
+        if (object.Key !== undefined && isObjectKey(object.Key) && object.LastModified !== undefined && object.LastModified < before) yield object.Key;
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
   close(): void {
     this.client.destroy();
   }

@@ -1,0 +1,117 @@
+/**
+ * Removing what no one needs any more, safely against uploads running at the
+ * same moment:
+ * - `purgeDeletedFiles`: rows soft-deleted longer than the grace period go, and
+ *   with them each object no row refers to. The object's row is locked while its
+ *   bytes are deleted, so an upload of the same bytes either waits and re-checks
+ *   (see FileHandler.record) or finds the object still referenced.
+ * - `sweepOrphanObjects`: objects in the store with no object row at all (a
+ *   crash between writing the bytes and writing the rows), and temporary uploads.
+ */
+import { asService } from '../db/session.js';
+import type { Database } from '../db/types.js';
+import type { Logger } from '../logger.js';
+import type { ObjectReader } from './file-handler.js';
+import type { ObjectStore } from './storage/object-store.js';
+
+export interface CleanupDeps {
+  db: Database;
+  store: ObjectStore;
+  reader?: Pick<ObjectReader, 'forget'>;
+  logger: Logger;
+}
+
+export interface PurgeResult {
+  rows: number;
+  objects: number;
+}
+
+const batch = 100;
+
+export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: number; signal?: AbortSignal }): Promise<PurgeResult> {
+  const { db, store } = deps;
+  const cutoff = new Date(Date.now() - options.graceMs);
+  const result: PurgeResult = { rows: 0, objects: 0 };
+  for (;;) {
+    const removed = await asService(db, (tx) =>
+      tx.query(
+        `DELETE FROM exai.file_metadata WHERE id IN (
+           SELECT id FROM exai.file_metadata WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT ${batch})`,
+        [cutoff],
+      ),
+    );
+    result.rows += removed.affectedRows;
+    if (removed.affectedRows < batch || options.signal?.aborted === true) break;
+  }
+  for (;;) {
+    if (options.signal?.aborted === true) break;
+    const unused = await asService(db, (tx) =>
+      tx.query<{ storage_key: string }>(
+        `SELECT o.storage_key FROM exai.file_objects o
+          WHERE o.referenced_at < $1 AND NOT EXISTS (SELECT 1 FROM exai.file_metadata m WHERE m.storage_key = o.storage_key)
+          LIMIT ${batch}`,
+        [cutoff],
+      ),
+    );
+    let purged = 0;
+    for (const { storage_key: key } of unused.rows) {
+      const gone = await asService(db, async (tx) => {
+        // SKIP LOCKED: an upload holding this object's row is using it; leave it for the next run.
+        const locked = await tx.query<{ stored_key: string }>(
+          `SELECT stored_key FROM exai.file_objects o WHERE storage_key = $1 AND referenced_at < $2
+              AND NOT EXISTS (SELECT 1 FROM exai.file_metadata m WHERE m.storage_key = o.storage_key)
+              FOR UPDATE SKIP LOCKED`,
+          [key, cutoff],
+        );
+        const row = locked.rows[0];
+        if (row === undefined) return false;
+        // Bytes first, row last: a failure here leaves the row, and the next run tries again.
+        await store.delete(row.stored_key);
+        if (row.stored_key !== key) await store.delete(key);
+        await tx.query('DELETE FROM exai.file_objects WHERE storage_key = $1', [key]);
+        return true;
+      });
+      if (gone) {
+        purged += 1;
+        await deps.reader?.forget(key);
+      }
+    }
+    result.objects += purged;
+    if (unused.rows.length < batch || purged === 0) break;
+  }
+  if (result.rows + result.objects > 0) deps.logger.info(result, 'deleted files purged');
+  return result;
+}
+
+/** Objects older than `graceMs` that no object row names, and temporary uploads as old; returns how many went. */
+export async function sweepOrphanObjects(deps: CleanupDeps, options: { graceMs: number; signal?: AbortSignal }): Promise<{ objects: number; temporary: number }> {
+  const { db, store } = deps;
+  let objects = 0;
+  let candidates: string[] = [];
+  const check = async () => {
+    const known = await asService(db, (tx) =>
+      tx.query<{ key: string }>(
+        `SELECT k AS key FROM unnest($1::text[]) AS k
+          WHERE EXISTS (SELECT 1 FROM exai.file_objects o WHERE o.storage_key = k OR o.stored_key = k)`,
+        [candidates],
+      ),
+    );
+    const referenced = new Set(known.rows.map((row) => row.key));
+    for (const key of candidates) {
+      if (referenced.has(key)) continue;
+      await store.delete(key);
+      await deps.reader?.forget(key);
+      objects += 1;
+    }
+    candidates = [];
+  };
+  for await (const key of store.listKeys(new Date(Date.now() - options.graceMs))) {
+    candidates.push(key);
+    if (candidates.length >= 500) await check();
+    if (options.signal?.aborted === true) break;
+  }
+  if (candidates.length > 0) await check();
+  const temporary = await store.sweepTemporary(options.graceMs);
+  if (objects + temporary > 0) deps.logger.info({ objects, temporary }, 'orphaned file objects swept');
+  return { objects, temporary };
+}

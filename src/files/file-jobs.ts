@@ -1,0 +1,41 @@
+/**
+ * The file store's background work as jobs of the durable runner: the purge
+ * of deleted files every ten minutes and the sweep of orphaned objects every
+ * hour, each a singleton so several instances never run it twice at once.
+ */
+import type { JobDefinition } from '../jobs/types.js';
+import { purgeDeletedFiles, sweepOrphanObjects, type CleanupDeps } from './file-cleanup.js';
+
+export const fileJobNames = { purge: 'files.purge', sweep: 'files.sweep' } as const;
+
+/** Deleted files stay restorable by an operator this long; uploads reuse objects touched this recently. */
+export const purgeGraceMs = 60 * 60_000;
+/** An object younger than this may belong to an upload whose rows are being written right now. */
+export const sweepGraceMs = 24 * 60 * 60_000;
+
+export function fileJobs(deps: CleanupDeps): JobDefinition[] {
+  return [
+    {
+      name: fileJobNames.purge,
+      schedule: '*/10 * * * *',
+      singleton: true,
+      retryLimit: 3,
+      retryDelaySeconds: 60,
+      expireInSeconds: 1800,
+      async run(_data, { signal }) {
+        await purgeDeletedFiles(deps, { graceMs: purgeGraceMs, signal });
+      },
+    },
+    {
+      name: fileJobNames.sweep,
+      schedule: '23 * * * *',
+      singleton: true,
+      retryLimit: 3,
+      retryDelaySeconds: 300,
+      expireInSeconds: 3600,
+      async run(_data, { signal }) {
+        await sweepOrphanObjects(deps, { graceMs: sweepGraceMs, signal });
+      },
+    },
+  ];
+}
