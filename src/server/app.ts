@@ -10,6 +10,8 @@ import { registerHttpMetrics, registerMetricsEndpoint } from './routes/metrics-e
 import { Authenticator } from '../auth/authenticator.js';
 import { ensureUser } from '../users/users.js';
 import { registerProtectedResourceMetadata } from './authentication.js';
+import { filesApiPrefix, registerFilesApiRoutes } from './routes/files-api.js';
+import { registerTusRoutes, uploadsPath } from './routes/tus-uploads.js';
 
 export interface HttpAppOptions {
   /** Token for the owner's internal API (and the local stdio relay); the API is off without one. */
@@ -27,6 +29,8 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     // Health probes arrive every few seconds; errors are logged by our own handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 8 * 1024 * 1024,
+    // Signed download tokens travel as a path parameter.
+    maxParamLength: 500,
     // Client addresses count failed logins; behind a proxy they come from X-Forwarded-For, if trusted.
     trustProxy: trustProxyOption(services.config.http.trustProxy),
   });
@@ -47,10 +51,12 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     ownerToken: options.ownerToken,
     ensureUserId: async (handle) => (handle === undefined ? services.localUser.id : (await ensureUser(services.db, handle)).id),
   });
-  registerProtectedResourceMetadata(app, services.config, ['/mcp', '/metrics', ...metricsApiPaths]);
+  registerProtectedResourceMetadata(app, services.config, ['/mcp', '/metrics', ...metricsApiPaths, filesApiPrefix, uploadsPath]);
   registerMcpRoutes(app, services, authenticator);
   registerMetricsApiRoutes(app, services, authenticator);
   registerMetricsEndpoint(app, services, authenticator);
+  await registerFilesApiRoutes(app, services, authenticator);
+  await registerTusRoutes(app, services, authenticator);
   await app.ready();
   return app;
 }

@@ -23,7 +23,7 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 }
 
 /** This server's base URL as clients see it: EXAI_PUBLIC_URL, else from the request. */
-function baseUrl(config: Config, request: FastifyRequest): string {
+export function baseUrl(config: Config, request: FastifyRequest): string {
   return config.auth.publicUrl ?? `${request.protocol}://${request.host}`;
 }
 
