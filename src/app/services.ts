@@ -28,7 +28,7 @@ import { CallMetrics } from '../metrics/call-metrics.js';
 import { ModelRegistry } from '../providers/registry.js';
 import { FileHandler } from '../files/file-handler.js';
 import { ProviderFiles } from '../files/provider-files.js';
-import { fileJobs } from '../files/file-jobs.js';
+import { fileJobNames, fileJobs } from '../files/file-jobs.js';
 import { openObjectStore, openReadTiers } from '../files/open-file-store.js';
 import type { ObjectStore } from '../files/storage/object-store.js';
 
@@ -146,7 +146,17 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     objectStore = openObjectStore(config.storage);
     const store = objectStore;
     const reader = await openReadTiers(config.storage, store);
-    const files = new FileHandler({ db, store, reader, access: config.files, logger });
+    // Made below, once everything a job uses exists.
+    const runner: { current?: JobRunner } = {};
+    const files = new FileHandler({
+      db,
+      store,
+      reader,
+      access: config.files,
+      logger,
+      // Processed at once by this instance's runner; without one, the every-minute schedule catches up.
+      onNewObject: () => void runner.current?.send(fileJobNames.process, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue file processing')),
+    });
     const providerFiles = ProviderFiles.fromConfig(config, { db, files, logger });
     // Last: a job may start the moment the runner does, and everything it uses exists by now.
     const jobs = options.jobs === true
@@ -157,6 +167,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
         })
       : undefined;
     openJobs = jobs;
+    runner.current = jobs;
     if (jobs !== undefined) prometheus.setQueueDepthSource(() => jobs.queueDepth());
     return {
       config,

@@ -5,8 +5,9 @@
  *   with them each object no row refers to. The object's row is locked while its
  *   bytes are deleted, so an upload of the same bytes either waits and re-checks
  *   (see FileHandler.record) or finds the object still referenced.
- * - `sweepOrphanObjects`: objects in the store with no object row at all (a
- *   crash between writing the bytes and writing the rows), and temporary uploads.
+ * - `sweepOrphanObjects`: objects in the store that no object row keeps (a
+ *   crash between writing the bytes and writing the rows; the plain copy of a
+ *   file now kept gzipped), and temporary uploads.
  */
 import { asService } from '../db/session.js';
 import type { Database } from '../db/types.js';
@@ -57,8 +58,8 @@ export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: n
     for (const { storage_key: key } of unused.rows) {
       const gone = await asService(db, async (tx) => {
         // SKIP LOCKED: an upload holding this object's row is using it; leave it for the next run.
-        const locked = await tx.query<{ stored_key: string }>(
-          `SELECT stored_key FROM exai.file_objects o WHERE storage_key = $1 AND referenced_at < $2
+        const locked = await tx.query<{ stored_key: string; preview_key: string | null }>(
+          `SELECT stored_key, preview_key FROM exai.file_objects o WHERE storage_key = $1 AND referenced_at < $2
               AND NOT EXISTS (SELECT 1 FROM exai.file_metadata m WHERE m.storage_key = o.storage_key)
               FOR UPDATE SKIP LOCKED`,
           [key, cutoff],
@@ -68,6 +69,7 @@ export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: n
         // Bytes first, row last: a failure here leaves the row, and the next run tries again.
         await store.delete(row.stored_key);
         if (row.stored_key !== key) await store.delete(key);
+        if (row.preview_key !== null) await store.delete(row.preview_key);
         await tx.query('DELETE FROM exai.file_objects WHERE storage_key = $1', [key]);
         return true;
       });
@@ -92,7 +94,7 @@ export async function sweepOrphanObjects(deps: CleanupDeps, options: { graceMs: 
     const known = await asService(db, (tx) =>
       tx.query<{ key: string }>(
         `SELECT k AS key FROM unnest($1::text[]) AS k
-          WHERE EXISTS (SELECT 1 FROM exai.file_objects o WHERE o.storage_key = k OR o.stored_key = k)`,
+          WHERE EXISTS (SELECT 1 FROM exai.file_objects o WHERE o.stored_key = k OR o.preview_key = k)`,
         [candidates],
       ),
     );

@@ -41,6 +41,8 @@ export interface UploadInput {
   /** Link the file to this conversation of the user's. */
   conversationId?: string;
   metadata?: Record<string, unknown>;
+  /** The body is gzip-compressed (HTTP Content-Encoding): stored inflated, and refused once it inflates past the bucket's limit. */
+  contentEncoding?: 'gzip';
 }
 
 export interface UploadResult {
@@ -71,6 +73,8 @@ export interface FileHandlerOptions {
   /** Which of the server's own files `uploadPath` may read. */
   access: FileAccess;
   logger: Logger;
+  /** Called after an upload stored an object that had no row yet (the processing job takes it from there). */
+  onNewObject?: (storageKey: string) => void;
 }
 
 /** Any C0 control character or DEL, as a predicate rather than a regex of control characters. */
@@ -109,8 +113,15 @@ export class FileHandler {
     const mimeType = mimeTypeFor(name, input.mimeType);
     const bucket = await asUser(this.options.db, input.userId, (tx) => loadBucket(tx, input.bucket ?? 'user-uploads'));
     checkMimeType(bucket, mimeType);
-    const body = Buffer.isBuffer(input.body) ? Readable.from([input.body]) : input.body;
-    if (Buffer.isBuffer(input.body) && input.body.length > bucket.maxBytes) throw tooLarge(bucket, input.body.length);
+    let body = Buffer.isBuffer(input.body) ? Readable.from([input.body]) : input.body;
+    if (input.contentEncoding === 'gzip') {
+      // A gzip bomb stops at the bucket's limit, having inflated no more than that.
+      const compressed = body;
+      body = compressed.pipe(gunzipLimited(bucket.maxBytes));
+      compressed.on('error', (error) => body.destroy(error));
+    } else if (Buffer.isBuffer(input.body) && input.body.length > bucket.maxBytes) {
+      throw tooLarge(bucket, input.body.length);
+    }
     const stored = await this.putLimited(body, bucket);
     return this.record(input, { name, mimeType, bucket, stored });
   }
@@ -185,6 +196,27 @@ export class FileHandler {
     }
     const opened = await this.options.reader.open(row.stored_key, file.size, range);
     return { file, stream: opened.stream, tier: opened.tier };
+  }
+
+  /** The WebP preview the processing job made of an image; not_found until it exists. */
+  async openPreview(userId: string, id: string): Promise<OpenedFile> {
+    const fileId = checkFileId(id);
+    const found = await asUser(this.options.db, userId, (tx) =>
+      tx.query<FileRow & { preview_key: string | null; preview_size: string | null }>(
+        `SELECT ${fileColumns}, o.preview_key, o.preview_size
+           FROM exai.file_metadata m JOIN exai.file_objects o ON o.storage_key = m.storage_key
+          WHERE m.id = $1 AND m.deleted_at IS NULL`,
+        [fileId],
+      ),
+    );
+    const row = found.rows[0];
+    if (row === undefined) throw notFound(fileId);
+    if (row.preview_key === null || row.preview_size === null) {
+      throw new ExaiError('not_found', `File ${fileId} has no preview${row.mime_type.startsWith('image/') ? ' yet (previews are made shortly after upload)' : ': only images get one'}.`);
+    }
+    const base = toFileRecord(row);
+    const opened = await this.options.reader.open(row.preview_key, Number(row.preview_size));
+    return { file: { ...base, mimeType: 'image/webp', size: Number(row.preview_size), name: `${base.name}.preview.webp` }, stream: opened.stream, tier: opened.tier };
   }
 
   /** The whole file in memory, for prompts and provider uploads; refused past `maxBytes`. */
@@ -288,9 +320,10 @@ export class FileHandler {
           throw conversationProblem(error, input.conversationId!);
         });
       }
-      return { file: toFileRecord(row), deduplicated };
+      return { file: toFileRecord(row), deduplicated, newObject: object.rows[0]!.inserted };
     });
-    return { ...result, objectExisted: stored.existed };
+    if (result.newObject) this.options.onNewObject?.(stored.key);
+    return { file: result.file, deduplicated: result.deduplicated, objectExisted: stored.existed };
   }
 }
 

@@ -1,12 +1,15 @@
 /**
- * The file store's background work as jobs of the durable runner: the purge
- * of deleted files every ten minutes and the sweep of orphaned objects every
- * hour, each a singleton so several instances never run it twice at once.
+ * The file store's background work as jobs of the durable runner: processing
+ * of new objects (sent after each upload, and every minute for any left over),
+ * the purge of deleted files every ten minutes and the sweep of orphaned
+ * objects every hour, each a singleton so several instances never run it twice
+ * at once.
  */
 import type { JobDefinition } from '../jobs/types.js';
 import { purgeDeletedFiles, sweepOrphanObjects, type CleanupDeps } from './file-cleanup.js';
+import { processPendingObjects } from './file-processing.js';
 
-export const fileJobNames = { purge: 'files.purge', sweep: 'files.sweep' } as const;
+export const fileJobNames = { process: 'files.process', purge: 'files.purge', sweep: 'files.sweep' } as const;
 
 /** Deleted files stay restorable by an operator this long; uploads reuse objects touched this recently. */
 export const purgeGraceMs = 60 * 60_000;
@@ -15,6 +18,18 @@ export const sweepGraceMs = 24 * 60 * 60_000;
 
 export function fileJobs(deps: CleanupDeps): JobDefinition[] {
   return [
+    {
+      name: fileJobNames.process,
+      schedule: '* * * * *',
+      singleton: true,
+      retryLimit: 5,
+      retryDelaySeconds: 30,
+      expireInSeconds: 1800,
+      async run(_data, { signal }) {
+        // Until nothing is pending: one run catches up after a burst of uploads.
+        while ((await processPendingObjects(deps, { limit: 50, signal })) > 0 && !signal.aborted);
+      },
+    },
     {
       name: fileJobNames.purge,
       schedule: '*/10 * * * *',

@@ -32,10 +32,16 @@ CREATE TABLE exai.file_objects (
   stored_key text NOT NULL CHECK (stored_key ~ '^sha256/[0-9a-f]{64}$'),
   stored_encoding text NOT NULL DEFAULT 'identity' CHECK (stored_encoding IN ('identity', 'gzip')),
   stored_size bigint NOT NULL CHECK (stored_size >= 0),
+  -- A smaller WebP rendering of an image, made by the processing job.
+  preview_key text CHECK (preview_key ~ '^sha256/[0-9a-f]{64}$'),
+  preview_size bigint CHECK (preview_size >= 0),
+  -- When the processing job (text extraction, gzip at rest, previews) last finished with this object.
+  processed_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   -- Touched by every upload that reuses the object; the purge job leaves recently touched objects alone.
   referenced_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX file_objects_unprocessed_idx ON exai.file_objects (created_at) WHERE processed_at IS NULL;
 ALTER TABLE exai.file_objects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE exai.file_objects FORCE ROW LEVEL SECURITY;
 CREATE POLICY file_objects_service ON exai.file_objects FOR ALL TO service_role USING (true) WITH CHECK (true);

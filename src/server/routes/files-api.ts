@@ -6,6 +6,7 @@
  * - GET    /api/v1/files                 the caller's files, newest first (`limit`, `cursor`, `bucket`)
  * - GET    /api/v1/files/:id             one file's description
  * - GET    /api/v1/files/:id/content     the bytes, with Range requests (206 / 416)
+ * - GET    /api/v1/files/:id/preview     an image's WebP preview, once the processing job made it
  * - POST   /api/v1/files/:id/signed-url  a URL that downloads the file without credentials until it expires
  * - GET    /api/v1/files/signed/:token   that download
  * - DELETE /api/v1/files/:id             soft delete
@@ -96,6 +97,10 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
 
     scope.post<{ Querystring: Query }>(filesApiPrefix, writing, async (request, reply) => {
       const userId = request.principal!.userId;
+      const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+      if (encoding !== undefined && encoding !== '' && encoding !== 'identity' && (encoding !== 'gzip' || request.isMultipart())) {
+        throw new ExaiError('unsupported_media_type', `Content-Encoding ${JSON.stringify(encoding.slice(0, 50))} is not accepted here; send the body plain, or gzip-compressed as a raw (non-multipart) upload.`);
+      }
       const result = await withinLimits(services, request, async () => {
         if (request.isMultipart()) {
           const part = await request.file();
@@ -128,6 +133,7 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
           userId,
           name,
           body: request.body as Readable,
+          ...(encoding === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
           ...(declared === undefined || declared === '' || declared === 'application/octet-stream' ? {} : { mimeType: declared }),
           ...(bucket === undefined ? {} : { bucket }),
           ...(request.query.conversation_id === undefined ? {} : { conversationId: request.query.conversation_id }),
@@ -159,6 +165,16 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
     const userId = request.principal!.userId;
     const file = await files.info(userId, request.params.id);
     return sendFile(request, reply, (range) => files.open(userId, file.id, range), file.size);
+  });
+
+  app.get<{ Params: Params }>(`${filesApiPrefix}/:id/preview`, reading, async (request, reply) => {
+    const opened = await files.openPreview(request.principal!.userId, request.params.id);
+    return reply
+      .header('content-type', 'image/webp')
+      .header('content-length', String(opened.file.size))
+      .header('cache-control', 'private, no-store')
+      .header('x-content-type-options', 'nosniff')
+      .send(opened.stream);
   });
 
   app.post<{ Params: Params; Body: { expires_in_s?: unknown } | undefined }>(`${filesApiPrefix}/:id/signed-url`, reading, async (request, reply) => {
