@@ -12,6 +12,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { sqlState } from '../db/errors.js';
 import { asService, asUser, isUuid, switchToServiceSql } from '../db/session.js';
 import type { Database, Queryable } from '../db/types.js';
 import { ExaiError } from '../errors.js';
@@ -41,6 +42,11 @@ export interface UploadInput {
   /** Link the file to this conversation of the user's. */
   conversationId?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * The SHA-256 (hex) the client computed: when these bytes are already stored, they are only
+   * hashed to check, never written again. A body that hashes otherwise is refused.
+   */
+  sha256?: string;
   /** The body is gzip-compressed (HTTP Content-Encoding): stored inflated, and refused once it inflates past the bucket's limit. */
   contentEncoding?: 'gzip';
 }
@@ -110,6 +116,9 @@ export class FileHandler {
     if (input.conversationId !== undefined && !isUuid(input.conversationId)) {
       throw new ExaiError('invalid_argument', `${JSON.stringify(input.conversationId)} is not a conversation id.`);
     }
+    if (input.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(input.sha256)) {
+      throw new ExaiError('invalid_argument', 'sha256 must be 64 lowercase hex digits (the SHA-256 of the file), or left out.');
+    }
     const mimeType = mimeTypeFor(name, input.mimeType);
     const bucket = await asUser(this.options.db, input.userId, (tx) => loadBucket(tx, input.bucket ?? 'user-uploads'));
     checkMimeType(bucket, mimeType);
@@ -122,7 +131,7 @@ export class FileHandler {
     } else if (Buffer.isBuffer(input.body) && input.body.length > bucket.maxBytes) {
       throw tooLarge(bucket, input.body.length);
     }
-    const stored = await this.putLimited(body, bucket);
+    const stored = await this.putLimited(body, bucket, input.sha256);
     return this.record(input, { name, mimeType, bucket, stored });
   }
 
@@ -269,9 +278,9 @@ export class FileHandler {
     return rows.rows.map(toFileRecord);
   }
 
-  private async putLimited(body: Readable, bucket: Bucket): Promise<StoredObject> {
+  private async putLimited(body: Readable, bucket: Bucket, expectedSha256: string | undefined): Promise<StoredObject> {
     try {
-      return await this.options.store.put(body, { maxBytes: bucket.maxBytes });
+      return await this.options.store.put(body, { maxBytes: bucket.maxBytes, ...(expectedSha256 === undefined ? {} : { expectedSha256 }) });
     } catch (error) {
       if (error instanceof ExaiError && error.code === 'too_large') throw tooLarge(bucket);
       throw error;
@@ -340,8 +349,7 @@ async function linkConversation(tx: Queryable, conversationId: string, fileId: s
 
 /** A foreign key naming another user's (or no) thread reads as a missing thread. */
 function conversationProblem(error: unknown, conversationId: string): unknown {
-  const code = (error as { code?: string }).code;
-  return code === '23503' ? new ExaiError('not_found', `No conversation ${conversationId} of yours to link the file to.`) : error;
+  return sqlState(error) === '23503' ? new ExaiError('not_found', `No conversation ${conversationId} of yours to link the file to.`) : error;
 }
 
 function checkRange(range: ByteRange, size: number): void {

@@ -131,6 +131,11 @@ async function listFolder(folder: string, shownAs: string, out: { real: string; 
   }
 }
 
+/** An error as the reason a file was skipped: the notes add their own full stop. */
+function skipReason(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\.+$/, '');
+}
+
 /** At most `bytes` bytes from the start of a file. */
 export async function readHead(file: string, bytes: number): Promise<Buffer> {
   const handle = await open(file, 'r');
@@ -179,7 +184,7 @@ export async function readPromptFiles(
         add(text.shown, text.content, text.bytes);
       } catch (error) {
         if (request.strict) throw error;
-        result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
+        result.skipped.push({ path: request.path, reason: skipReason(error) });
       }
       continue;
     }
@@ -188,7 +193,7 @@ export async function readPromptFiles(
       real = await resolveUnder(request.path, limits, await allowed);
     } catch (error) {
       if (request.strict) throw error;
-      result.skipped.push({ path: request.path, reason: error instanceof Error ? error.message : String(error) });
+      result.skipped.push({ path: request.path, reason: skipReason(error) });
       continue;
     }
     const files: { real: string; shown: string }[] = [];

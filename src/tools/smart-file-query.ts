@@ -1,14 +1,16 @@
 /**
  * smart_file_query: ask a model a question about one stored file. A small
- * file goes inline as text (extracted locally: text, Markdown, code, PDF); a
- * large one is read by the chosen model's provider through its files API (Kimi
- * and GLM; the file is uploaded once per provider and the id reused), or, for a
- * provider without one, extracted here and cut to the model's file budget.
+ * text file (text, Markdown, code, data) goes inline; a large one, a PDF, or
+ * any other document (Word, images …) is read by the chosen model's provider
+ * through its files API (Kimi and GLM; the file is uploaded once per provider
+ * and the id reused), or, for a provider without one, extracted here and cut
+ * to the model's file budget.
  */
 import { z } from 'zod';
 import { consult, linkStoredFiles, modelFor, parseConsultInput } from '../app/consult.js';
 import { contextBudget } from '../conversations/history.js';
 import { countTokens } from '../conversations/tokens.js';
+import { isTextMimeType } from '../files/processing/mime-types.js';
 import { extractText } from '../files/processing/text-extraction.js';
 import { systemPrompts } from './prompts.js';
 import { modelResult, sharedParameters } from './shared.js';
@@ -62,7 +64,8 @@ export const smartFileQueryTool = defineTool({
       ...(args.continuation_id === undefined ? {} : { continuationId: args.continuation_id }),
     };
     const options = { userId: context.userId, toolName: 'smart_file_query', requestId: context.requestId, signal: context.signal, onDelta: () => context.onDelta(), category: 'balanced' as const };
-    const small = file.size <= services.config.files.maxFileBytes && file.mimeType !== 'application/pdf';
+    // Only text can go inline; a small document of another type (a .docx, a PDF) is read like a large one.
+    const small = file.size <= services.config.files.maxFileBytes && isTextMimeType(file.mimeType);
     if (small) {
       const result = await consult(services, { ...base, files: [file.id] }, { ...options, systemPrompt: systemPrompts.smartFileQuery });
       return modelResult(result, { file_id: file.id, via: 'inline' });

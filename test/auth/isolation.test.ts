@@ -1,8 +1,8 @@
 /**
  * Users are isolated through the API: with her own key, Bob can neither see
- * nor touch Alice's threads, model calls or MCP session, and every answer he
- * gets for one of her ids is the answer for an id nobody has (no existence
- * oracle). Per-tool scopes are enforced. Real server, real databases, fake
+ * nor touch Alice's threads, stored files, model calls or MCP session, and
+ * every answer he gets for one of her ids is the answer for an id nobody has
+ * (no existence oracle). Per-tool scopes are enforced. Real server, real databases, fake
  * provider.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,6 +21,14 @@ interface Turn {
 interface CallRecordView {
   userId: string | null;
 }
+
+interface FileView {
+  file_id: string;
+  sha256: string;
+  deduplicated?: boolean;
+}
+
+const base64 = (text: string) => Buffer.from(text).toString('base64');
 
 const structured = <T>(result: CallToolResult) => result.structuredContent as T;
 
@@ -77,6 +85,9 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
     let bobMcp: McpSession;
     /** Alice's threads and their turns as she saw them after writing them. */
     const aliceThreads = new Map<string, Turn[]>();
+    /** Alice's stored files as file_upload described them, and what they hold. */
+    const aliceFiles: (FileView & { content: string })[] = [];
+    let bobFile: FileView;
 
     const turnsOf = async (session: McpSession, id: string) => structured<{ turns: Turn[] }>(await session.call('conversation_get', { continuation_id: id })).turns;
 
@@ -93,6 +104,18 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
       // Bob has a thread of his own, so his listing is not empty by accident.
       fake.fallback = { kind: 'answer', content: 'Bob, use a log.' };
       await bobMcp.call('chat', { prompt: 'Bob: my own question', model: 'glm-4.6' });
+      // Alice's files: one linked to her first thread; Bob has one of his own.
+      for (const [name, content, extra] of [
+        ['alice-plan.md', 'Alice: the private plan\n', { continuation_id: first }],
+        ['alice-notes.txt', 'Alice: private notes\n', {}],
+      ] as const) {
+        const uploaded = await aliceMcp.call('file_upload', { name, content_base64: base64(content), ...extra });
+        expect(uploaded.isError, textOf(uploaded)).toBeFalsy();
+        aliceFiles.push({ ...structured<FileView>(uploaded), content });
+      }
+      const bobs = await bobMcp.call('file_upload', { name: 'bob.txt', content_base64: base64('Bob: his own file\n') });
+      expect(bobs.isError, textOf(bobs)).toBeFalsy();
+      bobFile = structured<FileView>(bobs);
     });
 
     it('wrote what Alice asked', () => {
@@ -131,6 +154,60 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
       }
     });
 
+    it("lists none of Alice's files to Bob, even given a cursor from her listing", async () => {
+      const listed = (result: CallToolResult) => structured<{ files: FileView[]; next_cursor?: string }>(result);
+      expect(listed(await bobMcp.call('file_list', {})).files.map((file) => file.file_id)).toEqual([bobFile.file_id]);
+      const alicePage = listed(await aliceMcp.call('file_list', { limit: 1 }));
+      expect(alicePage.next_cursor).toBeDefined();
+      const paged = listed(await bobMcp.call('file_list', { cursor: alicePage.next_cursor }));
+      for (const file of aliceFiles) expect(paged.files.map((shown) => shown.file_id)).not.toContain(file.file_id);
+    });
+
+    it("answers Bob's file_info, file_delete and smart_file_query on her files exactly like an unknown id, asking no model", async () => {
+      const before = fake.requests.length;
+      for (const { file_id: id } of aliceFiles) {
+        expect(await answersLikeUnknown((target) => bobMcp.call('file_info', { file_id: target }), id)).toMatch(/^No file .*: it does not exist/);
+        expect(await answersLikeUnknown((target) => bobMcp.call('file_delete', { file_id: target }), id)).toMatch(/^No file .*: it does not exist/);
+        const query = (target: string) => bobMcp.call('smart_file_query', { file_id: target, question: 'What does it say?', model: 'glm-4.6' });
+        expect(await answersLikeUnknown(query, id)).toMatch(/^No file .*: it does not exist/);
+      }
+      expect(fake.requests.length).toBe(before);
+    });
+
+    it('answers a chat of Bob\'s naming her file exactly like an unknown id, sending nothing to a model', async () => {
+      const before = fake.requests.length;
+      for (const { file_id: id } of aliceFiles) {
+        const text = await answersLikeUnknown((target) => bobMcp.call('chat', { prompt: 'Bob: read this', files: [target], model: 'glm-4.6' }), id);
+        expect(text).toMatch(/^No file .*: it does not exist/);
+        // Not even alongside a file of his own, nor to link hers into a thread of his.
+        const mixed = (target: string) => bobMcp.call('chat', { prompt: 'Bob: read both', files: [bobFile.file_id, target], model: 'glm-4.6' });
+        expect(await answersLikeUnknown(mixed, id)).toMatch(/^No file .*: it does not exist/);
+      }
+      expect(fake.requests.length).toBe(before);
+    });
+
+    it("answers Bob linking a file into her thread exactly like an unknown thread, linking nothing", async () => {
+      const [thread] = aliceThreads.keys();
+      const links = async () => (await exai.rows('conversation_files')).filter((row) => row.conversation_id === thread);
+      const linkedBefore = await links();
+      const upload = (target: string) => bobMcp.call('file_upload', { name: 'bob-intrusion.txt', content_base64: base64(`Bob: intrusion ${randomUUID()}`), continuation_id: target });
+      await answersLikeUnknown(upload, thread!);
+      expect(await links()).toEqual(linkedBefore);
+    });
+
+    it("gives Bob his own file for the same bytes as hers, without telling him hers exist", async () => {
+      const [mine] = aliceFiles;
+      const result = await bobMcp.call('file_upload', { name: 'copy.md', content_base64: base64(mine!.content) });
+      expect(result.isError, textOf(result)).toBeFalsy();
+      const copy = structured<FileView>(result);
+      expect(copy).toMatchObject({ sha256: mine!.sha256, deduplicated: false });
+      expect(copy.file_id).not.toBe(mine!.file_id);
+      expect(textOf(result)).toMatch(/^Stored: /);
+      // Deleting his copy leaves hers alone.
+      expect((await bobMcp.call('file_delete', { file_id: copy.file_id })).isError).toBeFalsy();
+      expect((await aliceMcp.call('file_info', { file_id: mine!.file_id })).isError).toBeFalsy();
+    });
+
     it("shows Bob only his own model calls; an admin key sees everyone's", async () => {
       const usersIn = (result: CallToolResult) => new Set(structured<{ recent_calls: CallRecordView[] }>(result).recent_calls.map((call) => call.userId));
       expect(usersIn(await aliceMcp.call('listmodels'))).toEqual(new Set([alice.userId]));
@@ -158,6 +235,20 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
       expect(new Set(listed)).toEqual(new Set(aliceThreads.keys()));
       for (const [id, turns] of aliceThreads) expect(await turnsOf(aliceMcp, id)).toEqual(turns);
     });
+
+    it("leaves Alice's files as they were, still linked to her thread", async () => {
+      const listed = structured<{ files: FileView[] }>(await aliceMcp.call('file_list', {})).files;
+      expect(new Set(listed.map((file) => file.file_id))).toEqual(new Set(aliceFiles.map((file) => file.file_id)));
+      for (const file of aliceFiles) expect(listed.find((shown) => shown.file_id === file.file_id)!.sha256).toBe(file.sha256);
+      const [thread] = aliceThreads.keys();
+      const links = (await exai.rows('conversation_files')).filter((row) => row.conversation_id === thread).map((row) => row.file_id);
+      expect(links).toEqual([aliceFiles[0]!.file_id]);
+      // And she can still use them.
+      const before = fake.requests.length;
+      const read = await aliceMcp.call('chat', { prompt: 'Alice: read my notes', files: [aliceFiles[1]!.file_id], model: 'glm-4.6' });
+      expect(read.isError, textOf(read)).toBeFalsy();
+      expect(JSON.stringify(fake.requests[before]!.body.messages)).toContain('Alice: private notes');
+    });
   });
 
   describe('per-tool scopes', () => {
@@ -171,6 +262,9 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
         ['conversation_list', {}, 'conversations:read'],
         ['conversation_get', { continuation_id: randomUUID() }, 'conversations:read'],
         ['conversation_delete', { continuation_id: randomUUID() }, 'conversations:write'],
+        ['file_upload', { name: 'a.txt', content_base64: 'YQ==' }, 'files:write'],
+        ['file_delete', { file_id: randomUUID() }, 'files:write'],
+        ['smart_file_query', { file_id: randomUUID(), question: 'q', model: 'glm-4.6' }, 'conversations:write'],
       ];
       for (const [tool, args, scope] of refusals) {
         const result = await carol.call(tool, args);

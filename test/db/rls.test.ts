@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { DatabaseMetricsSink } from '../../src/metrics/metrics-store.js';
 import { rollUpPending } from '../../src/metrics/rollups.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,16 @@ const userTables = {
   performance_metrics: 'user_id',
   performance_hourly: 'user_id',
   performance_daily: 'user_id',
+  file_metadata: 'owner_id',
+  provider_files: 'owner_id',
+  conversation_files: 'owner_id',
 } as const;
+
+/** A content hash and the object key the store files it under. */
+function objectKey(label: string): { sha: string; key: string } {
+  const sha = createHash('sha256').update(`${label} ${randomUUID()}`).digest('hex');
+  return { sha, key: `sha256/${sha}` };
+}
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(
@@ -32,6 +42,11 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
   let alice: string;
   let bob: string;
   let aliceThread: string;
+  let bobThread: string;
+  /** Alice's live file, her deleted one, Bob's file, and an object nobody has a file of. */
+  const objects = { alice: objectKey('alice'), aliceDeleted: objectKey('alice deleted'), bob: objectKey('bob'), stray: objectKey('stray') };
+  let aliceFile: string;
+  let bobFile: string;
 
   beforeAll(async () => {
     database = await backend.createDatabase();
@@ -57,6 +72,28 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
       },
     ]);
     await rollUpPending(database.db);
+    // Files are written by the service only (users cannot insert them): alice's file, linked to her
+    // thread and uploaded to a provider, a deleted file of hers, bob's file, and an object of no one's.
+    bobThread = await asUser(database.db, bob, async (tx) => (await tx.query<{ id: string }>("INSERT INTO exai.conversations (title) VALUES ('bob only') RETURNING id")).rows[0]!.id);
+    [aliceFile, bobFile] = await asService(database.db, async (tx) => {
+      for (const { key } of Object.values(objects)) {
+        await tx.query('INSERT INTO exai.file_objects (storage_key, size, stored_key, stored_size) VALUES ($1, 5, $1, 5)', [key]);
+      }
+      const file = async (owner: string, object: { sha: string; key: string }, deleted: boolean) =>
+        (
+          await tx.query<{ id: string }>(
+            `INSERT INTO exai.file_metadata (owner_id, bucket, file_path, storage_key, size, mime_type, sha256, deleted_at)
+             VALUES ($1, 'user-uploads', 'notes.txt', $2, 5, 'text/plain', $3, CASE WHEN $4 THEN now() END) RETURNING id`,
+            [owner, object.key, object.sha, deleted],
+          )
+        ).rows[0]!.id;
+      const alices = await file(alice, objects.alice, false);
+      await file(alice, objects.aliceDeleted, true);
+      const bobs = await file(bob, objects.bob, false);
+      await tx.query("INSERT INTO exai.provider_files (file_id, owner_id, provider, provider_file_id) VALUES ($1, $2, 'kimi', 'file-alice')", [alices, alice]);
+      await tx.query('INSERT INTO exai.conversation_files (conversation_id, file_id, owner_id) VALUES ($1, $2, $3)', [aliceThread, alices, alice]);
+      return [alices, bobs];
+    });
   });
 
   afterAll(async () => {
@@ -164,6 +201,50 @@ describe.each(storageBackends())('row-level security on $name', (backend) => {
     // And the table's owner is stopped by the triggers.
     expect(await refusal(database.db.query("UPDATE exai.audit_log SET outcome = 'failure'"))).toMatch(/append-only/);
     expect(await refusal(database.db.query('TRUNCATE exai.audit_log'))).toMatch(/append-only/);
+  });
+
+  it('lets users write no file rows, and read an object\u2019s row only through a live file of their own', async () => {
+    const forged = `INSERT INTO exai.file_metadata (owner_id, bucket, file_path, storage_key, size, mime_type, sha256)
+                    VALUES ($1, 'user-uploads', 'stolen.txt', $2, 5, 'text/plain', $3)`;
+    // Naming a hash one does not have would give its bytes: refused outright, not just for other owners.
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query(forged, [alice, objects.bob.key, objects.bob.sha])))).toMatch(/permission denied/);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query(forged, [alice, objects.stray.key, objects.stray.sha])))).toMatch(/permission denied/);
+    const newObject = objectKey('new');
+    expect(
+      await refusal(asUser(database.db, alice, (tx) => tx.query('INSERT INTO exai.file_objects (storage_key, size, stored_key, stored_size) VALUES ($1, 1, $1, 1)', [newObject.key]))),
+    ).toMatch(/permission denied/);
+    expect(
+      await refusal(asUser(database.db, alice, (tx) => tx.query("INSERT INTO exai.provider_files (file_id, owner_id, provider, provider_file_id) VALUES ($1, $2, 'glm', 'file-x')", [aliceFile, alice]))),
+    ).toMatch(/permission denied/);
+    // Nor repoint a file of her own at someone else's bytes, or give it away.
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('UPDATE exai.file_metadata SET storage_key = $2, sha256 = $3 WHERE id = $1', [aliceFile, objects.bob.key, objects.bob.sha])))).toMatch(/permission denied/);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('UPDATE exai.file_metadata SET owner_id = $2 WHERE id = $1', [aliceFile, bob])))).toMatch(/permission denied/);
+
+    const objectsSeenBy = async (user: string) =>
+      (await asUser(database.db, user, (tx) => tx.query<{ storage_key: string }>('SELECT storage_key FROM exai.file_objects ORDER BY storage_key'))).rows.map((row) => row.storage_key);
+    // Not the object of her deleted file, nor bob's, nor one nobody has a file of.
+    expect(await objectsSeenBy(alice)).toEqual([objects.alice.key]);
+    expect(await objectsSeenBy(bob)).toEqual([objects.bob.key]);
+    expect(await refusal(asUser(database.db, alice, (tx) => tx.query('SELECT * FROM exai.file_texts')))).toMatch(/permission denied/);
+
+    // Bob can neither delete her file nor link it into his thread; linking reads as for a file that does not exist.
+    const remove = await asUser(database.db, bob, (tx) => tx.query('UPDATE exai.file_metadata SET deleted_at = now() WHERE id = $1', [aliceFile]));
+    expect(remove.affectedRows).toBe(0);
+    const link = 'INSERT INTO exai.conversation_files (conversation_id, file_id) VALUES ($1, $2)';
+    const intoOwn = await refusal(asUser(database.db, bob, (tx) => tx.query(link, [bobThread, aliceFile])));
+    const unknown = await refusal(asUser(database.db, bob, (tx) => tx.query(link, [bobThread, randomUUID()])));
+    expect(intoOwn).toMatch(/foreign key/);
+    expect(unknown).toBe(intoOwn);
+    expect(
+      await refusal(asUser(database.db, bob, (tx) => tx.query('INSERT INTO exai.conversation_files (conversation_id, file_id, owner_id) VALUES ($1, $2, $3)', [aliceThread, aliceFile, alice]))),
+    ).toMatch(/row-level security/);
+    // His own file into her thread: refused as for a thread that does not exist.
+    const intoHers = await refusal(asUser(database.db, bob, (tx) => tx.query(link, [aliceThread, bobFile])));
+    const intoNone = await refusal(asUser(database.db, bob, (tx) => tx.query(link, [randomUUID(), bobFile])));
+    expect(intoHers).toMatch(/foreign key/);
+    expect(intoNone).toBe(intoHers);
+    const links = await asService(database.db, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.conversation_files'));
+    expect(links.rows[0]!.n).toBe(1);
   });
 
   it('treats another user\u2019s thread as missing in append_turns', async () => {

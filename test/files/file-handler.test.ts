@@ -89,6 +89,24 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
       expect((await objects.keys()).filter((key) => key === `sha256/${sha(bytes)}`)).toHaveLength(1);
     });
 
+    it('checks a declared SHA-256: bytes already stored are only hashed, and bytes that hash otherwise are refused', async () => {
+      const bytes = randomBytes(40_000);
+      const first = await files.upload({ userId: alice, name: 'declared.bin', body: bytes, sha256: sha(bytes) });
+      expect(first).toMatchObject({ deduplicated: false, objectExisted: false });
+      const theirs = await files.upload({ userId: bob, name: 'declared.bin', body: body(bytes, { chunk: 4_000 }), sha256: sha(bytes) });
+      expect(theirs).toMatchObject({ deduplicated: false, objectExisted: true });
+      expect(theirs.file.sha256).toBe(sha(bytes));
+      const keysBefore = await objects.keys();
+      const rowsBefore = await rowsOf(bob);
+      const other = randomBytes(40_000);
+      // Claiming stored bytes without having them, and sending new bytes under a wrong hash, both fail.
+      expect((await refusal(files.upload({ userId: bob, name: 'claim.bin', body: other, sha256: sha(bytes) }), 'invalid_argument')).message).toMatch(/not the sha256 .* that was declared; nothing was stored/);
+      await refusal(files.upload({ userId: bob, name: 'new.bin', body: other, sha256: sha(randomBytes(8)) }), 'invalid_argument');
+      await refusal(files.upload({ userId: bob, name: 'bad.bin', body: other, sha256: 'ABC' }), 'invalid_argument');
+      expect(await objects.keys()).toEqual(keysBefore);
+      expect(await rowsOf(bob)).toBe(rowsBefore);
+    });
+
     it('makes one row and one object of concurrent uploads of the same bytes', async () => {
       const bytes = randomBytes(50_000);
       const before = await rowsOf(alice);

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExaiError } from '../../errors.js';
 import { MeasuringStream } from './measuring-stream.js';
-import { isObjectKey, objectKey, type ByteRange, type ObjectStore, type StoredObject } from './object-store.js';
+import { checkDeclaredHash, isObjectKey, objectKey, type ByteRange, type ObjectStore, type PutOptions, type StoredObject } from './object-store.js';
 
 export class LocalObjectStore implements ObjectStore {
   readonly kind = 'file' as const;
@@ -23,13 +23,20 @@ export class LocalObjectStore implements ObjectStore {
     this.temporary = path.join(root, 'tmp');
   }
 
-  async put(body: Readable, options: { maxBytes: number }): Promise<StoredObject> {
+  async put(body: Readable, options: PutOptions): Promise<StoredObject> {
+    if (options.expectedSha256 !== undefined && (await this.stat(objectKey(options.expectedSha256))) !== undefined) {
+      const measure = await MeasuringStream.drain(body, options.maxBytes);
+      const sha256 = measure.sha256();
+      checkDeclaredHash(options.expectedSha256, sha256);
+      return { key: objectKey(sha256), sha256, size: measure.size, existed: true };
+    }
     await mkdir(this.temporary, { recursive: true, mode: 0o700 });
     const temporaryPath = path.join(this.temporary, `${Date.now()}-${randomBytes(8).toString('hex')}`);
     const measure = new MeasuringStream(options.maxBytes);
     try {
       await pipeline(body, measure, createWriteStream(temporaryPath, { mode: 0o600 }));
       const sha256 = measure.sha256();
+      checkDeclaredHash(options.expectedSha256, sha256);
       const key = objectKey(sha256);
       const finalPath = this.pathOf(key);
       const existed = (await stat(finalPath).catch(() => undefined)) !== undefined;

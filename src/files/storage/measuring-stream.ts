@@ -1,6 +1,7 @@
 /** Counts and hashes what passes through, and fails the stream once it passes the limit. */
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ExaiError } from '../../errors.js';
 
 export class MeasuringStream extends Transform {
@@ -9,6 +10,13 @@ export class MeasuringStream extends Transform {
 
   constructor(private readonly maxBytes: number) {
     super();
+  }
+
+  /** Hashes and counts a body that is not kept (its object already exists). */
+  static async drain(body: Readable, maxBytes: number): Promise<MeasuringStream> {
+    const measure = new MeasuringStream(maxBytes);
+    await pipeline(body, measure, new Writable({ write: (_chunk, _encoding, callback) => callback() }));
+    return measure;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void): void {

@@ -6,6 +6,7 @@
  * metadata rows, never in the store.
  */
 import type { Readable } from 'node:stream';
+import { ExaiError } from '../../errors.js';
 
 export interface StoredObject {
   key: string;
@@ -13,6 +14,17 @@ export interface StoredObject {
   size: number;
   /** The bytes were already stored under this key; nothing new was written. */
   existed: boolean;
+}
+
+export interface PutOptions {
+  maxBytes: number;
+  /**
+   * The SHA-256 the sender says the bytes have. When that object exists, the
+   * body is only hashed to prove the sender has the bytes, and nothing is
+   * written: a re-upload costs one hash pass. Bytes that hash otherwise are
+   * refused, and nothing is stored.
+   */
+  expectedSha256?: string;
 }
 
 export interface ByteRange {
@@ -27,7 +39,7 @@ export interface ObjectStore {
    * Streams `body` into the store, hashing it on the way. A body longer than
    * `maxBytes`, or one whose stream fails, leaves nothing behind.
    */
-  put(body: Readable, options: { maxBytes: number }): Promise<StoredObject>;
+  put(body: Readable, options: PutOptions): Promise<StoredObject>;
   /** The object's bytes (or a range of them) as a stream; not_found when absent. */
   get(key: string, range?: ByteRange): Promise<Readable>;
   /** The object's size, or undefined when absent. */
@@ -44,6 +56,13 @@ export interface ObjectStore {
 }
 
 const keyPattern = /^sha256\/[0-9a-f]{64}$/;
+
+/** Refuses a body that did not hash to the SHA-256 its sender declared. */
+export function checkDeclaredHash(expected: string | undefined, actual: string): void {
+  if (expected !== undefined && expected !== actual) {
+    throw new ExaiError('invalid_argument', `The bytes received hash to ${actual}, not the sha256 ${expected} that was declared; nothing was stored. Send the file again, or leave the hash out.`);
+  }
+}
 
 export function objectKey(sha256: string): string {
   return `sha256/${sha256}`;

@@ -23,7 +23,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ExaiError } from '../../errors.js';
 import { MeasuringStream } from './measuring-stream.js';
-import { isObjectKey, objectKey, type ByteRange, type ObjectStore, type StoredObject } from './object-store.js';
+import { checkDeclaredHash, isObjectKey, objectKey, type ByteRange, type ObjectStore, type PutOptions, type StoredObject } from './object-store.js';
 
 export interface S3StoreOptions {
   bucket: string;
@@ -60,7 +60,13 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
-  async put(body: Readable, options: { maxBytes: number }): Promise<StoredObject> {
+  async put(body: Readable, options: PutOptions): Promise<StoredObject> {
+    if (options.expectedSha256 !== undefined && (await this.stat(objectKey(options.expectedSha256))) !== undefined) {
+      const measure = await MeasuringStream.drain(body, options.maxBytes);
+      const sha256 = measure.sha256();
+      checkDeclaredHash(options.expectedSha256, sha256);
+      return { key: objectKey(sha256), sha256, size: measure.size, existed: true };
+    }
     const temporaryKey = `tmp/${Date.now()}-${randomBytes(8).toString('hex')}`;
     const measure = new MeasuringStream(options.maxBytes);
     const passing = new PassThrough();
@@ -75,6 +81,7 @@ export class S3ObjectStore implements ObjectStore {
     const sha256 = measure.sha256();
     const key = objectKey(sha256);
     try {
+      checkDeclaredHash(options.expectedSha256, sha256);
       if ((await this.stat(key)) !== undefined) return { key, sha256, size: measure.size, existed: true };
       try {
         await this.client.send(

@@ -1,8 +1,9 @@
 /**
  * `/api/v1/files`: stored files over plain HTTP, for clients that share no
  * filesystem with the server.
- * - POST   /api/v1/files                 streamed multipart (one `file` part; `bucket`, `conversation_id` fields
- *                                        before it), or a raw body with `?name=` (curl --data-binary)
+ * - POST   /api/v1/files                 streamed multipart (one `file` part; `bucket`, `conversation_id`, `sha256`
+ *                                        fields before it), or a raw body with `?name=` (curl --data-binary);
+ *                                        a declared `sha256` of bytes already stored skips writing them again
  * - GET    /api/v1/files                 the caller's files, newest first (`limit`, `cursor`, `bucket`)
  * - GET    /api/v1/files/:id             one file's description
  * - GET    /api/v1/files/:id/content     the bytes, with Range requests (206 / 416)
@@ -112,6 +113,7 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
           };
           const bucket = bucketOf(field('bucket') ?? request.query.bucket);
           const conversationId = field('conversation_id') ?? request.query.conversation_id;
+          const sha256 = field('sha256') ?? request.query.sha256;
           const name = field('name') ?? (part.filename || request.query.name);
           if (name === undefined || name === '') throw new ExaiError('invalid_argument', 'The file part needs a filename (or send a "name" field before it).');
           return files.upload({
@@ -121,6 +123,7 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
             ...(part.mimetype === '' || part.mimetype === 'application/octet-stream' ? {} : { mimeType: part.mimetype }),
             ...(bucket === undefined ? {} : { bucket }),
             ...(conversationId === undefined ? {} : { conversationId }),
+            ...(sha256 === undefined ? {} : { sha256 }),
           });
         }
         const name = request.query.name;
@@ -137,6 +140,7 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
           ...(declared === undefined || declared === '' || declared === 'application/octet-stream' ? {} : { mimeType: declared }),
           ...(bucket === undefined ? {} : { bucket }),
           ...(request.query.conversation_id === undefined ? {} : { conversationId: request.query.conversation_id }),
+          ...(request.query.sha256 === undefined ? {} : { sha256: request.query.sha256 }),
         });
       });
       return reply.status(result.deduplicated ? 200 : 201).send({ ...publicFile(result.file), deduplicated: result.deduplicated });

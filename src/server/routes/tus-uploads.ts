@@ -6,7 +6,7 @@
  * last byte arrives the file goes through the file handler like any upload
  * (hashed, deduplicated, bucket limits) and the staged copy is removed.
  *
- * Metadata: `filename` (required), `filetype`, `bucket`, `conversation_id`.
+ * Metadata: `filename` (required), `filetype`, `bucket`, `conversation_id`, `sha256`.
  * The final PATCH answers 200 with the stored file as JSON and its id in
  * `X-Exai-File-Id`. Upload ids carry their owner, and a request for another
  * user's upload is answered as if the upload did not exist.
@@ -93,6 +93,7 @@ export async function registerTusRoutes(app: FastifyInstance, services: Services
           ...(metadata.filetype ? { mimeType: metadata.filetype } : {}),
           ...(metadata.bucket ? { bucket: metadata.bucket } : {}),
           ...(metadata.conversation_id ? { conversationId: metadata.conversation_id } : {}),
+          ...(metadata.sha256 ? { sha256: metadata.sha256 } : {}),
         });
         return {
           status_code: 200,
