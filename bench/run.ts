@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { createLogger } from '../src/logger.js';
 import { appendBenchmark } from './append.js';
 import { externalUrls, openPgliteBackend, openPostgresBackend } from './backends.js';
+import { filesBenchmark } from './files.js';
 import {
   describeMiss,
   formatDetails,
@@ -24,7 +25,7 @@ import { loadBenchmark } from './load.js';
 import { mcpBenchmark } from './mcp.js';
 import { metricsBenchmark } from './metrics.js';
 
-const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark];
+const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark, filesBenchmark];
 
 interface Options {
   quick: boolean;

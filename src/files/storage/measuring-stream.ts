@@ -1,7 +1,6 @@
 /** Counts and hashes what passes through, and fails the stream once it passes the limit. */
 import { createHash } from 'node:crypto';
-import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
 import { ExaiError } from '../../errors.js';
 
 export class MeasuringStream extends Transform {
@@ -12,11 +11,19 @@ export class MeasuringStream extends Transform {
     super();
   }
 
-  /** Hashes and counts a body that is not kept (its object already exists). */
-  static async drain(body: Readable, maxBytes: number): Promise<MeasuringStream> {
-    const measure = new MeasuringStream(maxBytes);
-    await pipeline(body, measure, new Writable({ write: (_chunk, _encoding, callback) => callback() }));
-    return measure;
+  /** Hashes and counts a body that is not kept (its object already exists): read directly, with no stream in between. */
+  static async drain(body: Readable, maxBytes: number): Promise<{ size: number; sha256: () => string }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        body.destroy();
+        throw new ExaiError('too_large', `The file is larger than the limit of ${maxBytes} bytes; nothing was stored.`);
+      }
+      hash.update(chunk as Buffer);
+    }
+    return { size, sha256: () => hash.digest('hex') };
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void): void {
