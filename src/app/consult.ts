@@ -175,8 +175,8 @@ export async function prepareFiles(
     tokenBudget,
     stored === undefined
       ? undefined
-      : async (id, maxBytes) => {
-          const { file, bytes } = await stored.readBytes(userId, id, maxBytes);
+      : async (id, limitFor) => {
+          const { file, bytes } = await stored.readBytes(userId, id, limitFor);
           return { name: file.name, mimeType: file.mimeType, bytes };
         },
   );

@@ -163,7 +163,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       ? await startJobRunner({
           db,
           logger,
-          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, logger })],
+          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, providerFiles, logger })],
         })
       : undefined;
     openJobs = jobs;

@@ -1,8 +1,9 @@
 /**
  * Removing what no one needs any more, safely against uploads running at the
  * same moment:
- * - `purgeDeletedFiles`: rows soft-deleted longer than the grace period go, and
- *   with them each object no row refers to. The object's row is locked while its
+ * - `purgeDeletedFiles`: rows soft-deleted longer than the grace period go (and
+ *   the copies Kimi and GLM hold of them), and with them each object no row
+ *   refers to. The object's row is locked while its
  *   bytes are deleted, so an upload of the same bytes either waits and re-checks
  *   (see FileHandler.record) or finds the object still referenced.
  * - `sweepOrphanObjects`: objects in the store that no object row keeps (a
@@ -13,12 +14,15 @@ import { asService } from '../db/session.js';
 import type { Database } from '../db/types.js';
 import type { Logger } from '../logger.js';
 import type { ObjectReader } from './file-handler.js';
+import type { ProviderFiles } from './provider-files.js';
 import type { ObjectStore } from './storage/object-store.js';
 
 export interface CleanupDeps {
   db: Database;
   store: ObjectStore;
   reader?: Pick<ObjectReader, 'forget'>;
+  /** Deletes the copies Kimi and GLM hold of purged files. */
+  providerFiles?: Pick<ProviderFiles, 'deleteCopy'>;
   logger: Logger;
 }
 
@@ -34,15 +38,23 @@ export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: n
   const cutoff = new Date(Date.now() - options.graceMs);
   const result: PurgeResult = { rows: 0, objects: 0 };
   for (;;) {
+    // The provider copies of the rows going (their provider_files rows go with them, by cascade).
     const removed = await asService(db, (tx) =>
-      tx.query(
-        `DELETE FROM exai.file_metadata WHERE id IN (
-           SELECT id FROM exai.file_metadata WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT ${batch})`,
+      tx.query<{ n: number; providers: { provider: string; provider_file_id: string }[] }>(
+        `WITH doomed AS (
+           SELECT id FROM exai.file_metadata WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT ${batch} FOR UPDATE SKIP LOCKED),
+         copies AS (
+           SELECT p.provider, p.provider_file_id FROM exai.provider_files p JOIN doomed d ON d.id = p.file_id),
+         gone AS (
+           DELETE FROM exai.file_metadata m USING doomed d WHERE m.id = d.id RETURNING m.id)
+         SELECT (SELECT count(*) FROM gone)::int AS n, (SELECT coalesce(json_agg(copies), '[]'::json) FROM copies) AS providers`,
         [cutoff],
       ),
     );
-    result.rows += removed.affectedRows;
-    if (removed.affectedRows < batch || options.signal?.aborted === true) break;
+    const { n, providers } = removed.rows[0]!;
+    result.rows += n;
+    for (const copy of providers) await deps.providerFiles?.deleteCopy(copy.provider, copy.provider_file_id);
+    if (n < batch || options.signal?.aborted === true) break;
   }
   for (;;) {
     if (options.signal?.aborted === true) break;

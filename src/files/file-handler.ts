@@ -229,12 +229,14 @@ export class FileHandler {
   }
 
   /** The whole file in memory, for prompts and provider uploads; refused past `maxBytes`. */
-  async readBytes(userId: string, id: string, maxBytes: number): Promise<{ file: FileRecord; bytes: Buffer }> {
-    const opened = await this.open(userId, id);
-    if (opened.file.size > maxBytes) {
-      opened.stream.destroy();
-      throw new ExaiError('too_large', `File ${opened.file.name} is ${opened.file.size} bytes, more than the ${maxBytes} that can be read here.`);
+  async readBytes(userId: string, id: string, maxBytes: number | ((file: FileRecord) => number)): Promise<{ file: FileRecord; bytes: Buffer }> {
+    const file = await this.info(userId, id);
+    const limit = typeof maxBytes === 'number' ? maxBytes : maxBytes(file);
+    // Checked before a byte is read: a file over the limit costs one row lookup.
+    if (file.size > limit) {
+      throw new ExaiError('too_large', `File ${file.name} is ${file.size} bytes, more than the ${limit} that can be read here.`, { details: { size: file.size, limit } });
     }
+    const opened = await this.open(userId, file.id);
     const chunks: Buffer[] = [];
     for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
     return { file: opened.file, bytes: Buffer.concat(chunks) };

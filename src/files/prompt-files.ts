@@ -39,7 +39,10 @@ export interface SkippedFile {
 }
 
 /** Reads a stored file of the caller's by id (see FileHandler.readBytes). */
-export type StoredFileReader = (id: string, maxBytes: number) => Promise<{ name: string; mimeType: string; bytes: Buffer }>;
+export type StoredFileReader = (
+  id: string,
+  limitFor: (file: { mimeType: string }) => number,
+) => Promise<{ name: string; mimeType: string; bytes: Buffer }>;
 
 export interface PromptFiles {
   embedded: EmbeddedFile[];
@@ -252,12 +255,16 @@ const maxStoredDocumentBytes = 32 * 1024 * 1024;
 
 /** A stored file as prompt text: documents through text extraction, shown by name and id. */
 async function storedFileText(id: string, read: StoredFileReader, limits: FileLimits, bytesLeft: number): Promise<{ shown: string; content: string; bytes: number }> {
-  const file = await read(id, Math.max(limits.maxFileBytes, maxStoredDocumentBytes));
-  const shown = `${file.name} (file ${id.toLowerCase()})`;
-  const pdf = file.mimeType === 'application/pdf';
-  if (!pdf && file.bytes.length > limits.maxFileBytes) {
-    throw new ExaiError('too_large', `${shown} is ${file.bytes.length} bytes, the limit is ${limits.maxFileBytes} (EXAI_MAX_FILE_BYTES); ask about it with smart_file_query instead.`);
+  let file: { name: string; mimeType: string; bytes: Buffer };
+  try {
+    file = await read(id, ({ mimeType }) => (mimeType === 'application/pdf' ? Math.max(limits.maxFileBytes, maxStoredDocumentBytes) : limits.maxFileBytes));
+  } catch (error) {
+    if (error instanceof ExaiError && error.code === 'too_large' && typeof error.details?.size === 'number') {
+      throw new ExaiError('too_large', `File ${id.toLowerCase()} is ${error.details.size} bytes, the limit is ${String(error.details.limit)} (EXAI_MAX_FILE_BYTES); ask about it with smart_file_query instead.`);
+    }
+    throw error;
   }
+  const shown = `${file.name} (file ${id.toLowerCase()})`;
   const extracted = await extractText({ bytes: file.bytes, mimeType: file.mimeType, name: file.name, maxChars: limits.maxFileBytes });
   const bytes = Buffer.byteLength(extracted.text);
   if (bytes > bytesLeft) throw new ExaiError('too_large', `${shown}: the files of this call would pass ${limits.maxTotalBytes} bytes (EXAI_MAX_FILES_BYTES).`);

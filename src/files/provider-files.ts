@@ -37,6 +37,17 @@ export class ProviderFiles {
     return new ProviderFiles({ ...deps, apis });
   }
 
+  /** Deletes a provider's copy of a purged file; a failure is logged (the provider expires files itself). */
+  async deleteCopy(provider: string, providerFileId: string): Promise<void> {
+    const api = this.deps.apis.get(provider);
+    if (api === undefined) return;
+    try {
+      await api.deleteFile(providerFileId);
+    } catch (error) {
+      this.deps.logger.warn({ provider, providerFileId, err: error instanceof Error ? error.message : String(error) }, 'could not delete a purged file at its provider');
+    }
+  }
+
   supports(provider: string): boolean {
     return this.deps.apis.has(provider);
   }

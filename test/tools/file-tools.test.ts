@@ -14,8 +14,9 @@ import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { systemPrompts } from '../../src/tools/prompts.js';
-import { storageBackends } from '../support/backends.js';
+import { silentLogger, storageBackends } from '../support/backends.js';
 import { startAuthExai, textOf, type AuthExai, type McpSession } from '../support/auth-server.js';
+import { purgeDeletedFiles } from '../../src/files/file-cleanup.js';
 import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../support/fake-openai.js';
 
 /** EXAI_MAX_FILE_BYTES here: files above it are "large" for smart_file_query. */
@@ -455,6 +456,14 @@ describe.each(storageBackends())('stored files through MCP on $name', (backend) 
       expect(uploads(glm)).toHaveLength(1);
       const rows = (await exai.rows('provider_files')).filter((row) => row.file_id === file.file_id).map((row) => `${row.provider}:${row.provider_file_id}`);
       expect(rows.sort()).toEqual([`glm:${glmAnswer.provider_file_id}`, `kimi:${kimiAnswer.provider_file_id}`]);
+      // Deleted and purged, the file is deleted at both providers too.
+      expect(kimi.files.has(kimiAnswer.provider_file_id) && glm.files.has(glmAnswer.provider_file_id)).toBe(true);
+      await mcp.call('file_delete', { file_id: file.file_id });
+      const { services } = exai.server;
+      await purgeDeletedFiles({ db: services.db, store: services.files.store, providerFiles: services.providerFiles, logger: silentLogger }, { graceMs: 0 });
+      expect(kimi.files.has(kimiAnswer.provider_file_id)).toBe(false);
+      expect(glm.files.has(glmAnswer.provider_file_id)).toBe(false);
+      expect((await exai.rows('provider_files')).filter((row) => row.file_id === file.file_id)).toEqual([]);
     });
   });
 });
