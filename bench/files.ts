@@ -234,7 +234,7 @@ async function measureFiles(context: BenchContext, folder: string): Promise<Benc
   const copy = path.join(folder, 'copy.bin');
   const store = new LocalObjectStore(path.join(folder, 'objects'));
   const reader = new TieredReader({ memory: new MemoryTier(memoryTierOptions), disk: undefined, primary: store });
-  const handler = new FileHandler({ db, store, reader, access: { allowedRoots: [folder], protectedPaths: [] }, logger: context.logger });
+  const handler = new FileHandler({ db, store, reader, logger: context.logger });
   const user = await ensureUser(db, `bench-files-${randomBytes(4).toString('hex')}`);
   const removeCopy = () => rm(copy, { force: true });
 

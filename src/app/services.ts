@@ -152,7 +152,6 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       db,
       store,
       reader,
-      access: config.files,
       logger,
       // Processed at once by this instance's runner; without one, the every-minute schedule catches up.
       onNewObject: () => void runner.current?.send(fileJobNames.process, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue file processing')),

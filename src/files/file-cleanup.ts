@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import type { ObjectReader } from './file-handler.js';
 import type { ProviderFiles } from './provider-files.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { isKeyKept, lockObjectKey } from './object-locks.js';
 
 export interface CleanupDeps {
   db: Database;
@@ -69,6 +70,8 @@ export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: n
     let purged = 0;
     for (const { storage_key: key } of unused.rows) {
       const gone = await asService(db, async (tx) => {
+        // The key's lock before the row's, in the order uploads and the processing job take them.
+        await lockObjectKey(tx, key);
         // SKIP LOCKED: an upload holding this object's row is using it; leave it for the next run.
         const locked = await tx.query<{ stored_key: string; preview_key: string | null }>(
           `SELECT stored_key, preview_key FROM exai.file_objects o WHERE storage_key = $1 AND referenced_at < $2
@@ -78,11 +81,14 @@ export async function purgeDeletedFiles(deps: CleanupDeps, options: { graceMs: n
         );
         const row = locked.rows[0];
         if (row === undefined) return false;
-        // Bytes first, row last: a failure here leaves the row, and the next run tries again.
-        await store.delete(row.stored_key);
-        if (row.stored_key !== key) await store.delete(key);
-        if (row.preview_key !== null) await store.delete(row.preview_key);
         await tx.query('DELETE FROM exai.file_objects WHERE storage_key = $1', [key]);
+        // Keys may be shared (a preview or a gzip can equal another object's bytes): each goes only when no
+        // other row keeps it, decided and done under its lock. Bytes before commit: a failure leaves the row.
+        const keys = [...new Set([key, row.stored_key, ...(row.preview_key === null ? [] : [row.preview_key])])].sort();
+        for (const candidate of keys) {
+          await lockObjectKey(tx, candidate);
+          if (!(await isKeyKept(tx, candidate))) await store.delete(candidate);
+        }
         return true;
       });
       if (gone) {
@@ -113,7 +119,14 @@ export async function sweepOrphanObjects(deps: CleanupDeps, options: { graceMs: 
     const referenced = new Set(known.rows.map((row) => row.key));
     for (const key of candidates) {
       if (referenced.has(key)) continue;
-      await store.delete(key);
+      // Checked again under the key's lock: an upload may have recorded a row for these bytes since.
+      const deleted = await asService(db, async (tx) => {
+        await lockObjectKey(tx, key);
+        if (await isKeyKept(tx, key)) return false;
+        await store.delete(key);
+        return true;
+      });
+      if (!deleted) continue;
       await deps.reader?.forget(key);
       objects += 1;
     }

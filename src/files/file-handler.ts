@@ -22,6 +22,7 @@ import { fileColumns, toFileRecord, type FileRecord, type FileRow } from './file
 import { resolveAllowedPath, type FileAccess } from './prompt-files.js';
 import type { ByteRange, ObjectStore, StoredObject } from './storage/object-store.js';
 import { mimeTypeFor } from './processing/mime-types.js';
+import { lockObjectKey } from './object-locks.js';
 import { gunzipLimited } from './processing/gzip-at-rest.js';
 import { sliceStream } from './slice-stream.js';
 
@@ -76,8 +77,6 @@ export interface FileHandlerOptions {
   db: Database;
   store: ObjectStore;
   reader: ObjectReader;
-  /** Which of the server's own files `uploadPath` may read. */
-  access: FileAccess;
   logger: Logger;
   /** Called after an upload stored an object that had no row yet (the processing job takes it from there). */
   onNewObject?: (storageKey: string) => void;
@@ -93,6 +92,9 @@ export function checkFileName(name: string): string {
   if (hasControlCharacter(name)) throw new ExaiError('invalid_argument', 'A file name may not contain control characters or NUL bytes.');
   return name;
 }
+
+/** As the column's check has it (type/subtype, no parameters). */
+const mimeTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
 
 export function checkFileId(id: string): string {
   if (!isUuid(id)) throw new ExaiError('invalid_argument', `${JSON.stringify(id)} is not a file id; file ids look like 0b7c5e1e-5d0a-4c3e-9f57-2d1c1f0b9a11 (see file_list).`);
@@ -120,6 +122,9 @@ export class FileHandler {
       throw new ExaiError('invalid_argument', 'sha256 must be 64 lowercase hex digits (the SHA-256 of the file), or left out.');
     }
     const mimeType = mimeTypeFor(name, input.mimeType);
+    if (!mimeTypePattern.test(mimeType) || mimeType.length > 255) {
+      throw new ExaiError('invalid_argument', `${JSON.stringify(mimeType.slice(0, 100))} is not a MIME type; send one such as text/markdown or application/pdf, or leave it out.`);
+    }
     const bucket = await asUser(this.options.db, input.userId, (tx) => loadBucket(tx, input.bucket ?? 'user-uploads'));
     checkMimeType(bucket, mimeType);
     let body = Buffer.isBuffer(input.body) ? Readable.from([input.body]) : input.body;
@@ -131,7 +136,7 @@ export class FileHandler {
     } else if (Buffer.isBuffer(input.body) && input.body.length > bucket.maxBytes) {
       throw tooLarge(bucket, input.body.length);
     }
-    const stored = await this.putLimited(body, bucket, input.sha256);
+    const stored = await this.putLimited(body, bucket, input.sha256, input.sha256 !== undefined && (await this.hasLiveFile(input.userId, input.sha256)));
     return this.record(input, { name, mimeType, bucket, stored });
   }
 
@@ -139,14 +144,16 @@ export class FileHandler {
    * Stores a file of the server's own disk, for callers that share its filesystem:
    * only under the allowed roots, after symlinks are resolved, never exai's own files.
    */
-  async uploadPath(input: Omit<UploadInput, 'body' | 'name'> & { path: string; name?: string }): Promise<UploadResult> {
+  async uploadPath(input: Omit<UploadInput, 'body' | 'name'> & { path: string; name?: string; access: FileAccess }): Promise<UploadResult> {
     if (input.path.includes('\0')) throw new ExaiError('invalid_argument', 'A path may not contain NUL bytes.');
-    const real = await resolveAllowedPath(input.path, this.options.access);
+    // The caller's access, not the server's: callers over the network read only what EXAI_ALLOWED_ROOTS names.
+    const real = await resolveAllowedPath(input.path, input.access);
     const info = await stat(real);
     if (!info.isFile()) throw new ExaiError('invalid_argument', `${input.path} is not a regular file.`);
     const bucket = await asUser(this.options.db, input.userId, (tx) => loadBucket(tx, input.bucket ?? 'user-uploads'));
     if (info.size > bucket.maxBytes) throw tooLarge(bucket, info.size);
-    return this.upload({ ...input, name: input.name ?? input.path, body: createReadStream(real) });
+    const { access: _access, path: _path, ...rest } = input;
+    return this.upload({ ...rest, name: input.name ?? input.path, body: createReadStream(real) });
   }
 
   /** A live file of the user's; not_found for deleted files and other users' files alike. */
@@ -201,7 +208,11 @@ export class FileHandler {
       const opened = await this.options.reader.open(row.stored_key, Number(row.stored_size));
       const inflated = opened.stream.pipe(gunzipLimited(file.size));
       opened.stream.on('error', (error) => inflated.destroy(error));
-      return { file, stream: range === undefined ? inflated : inflated.pipe(sliceStream(range.start, range.end ?? file.size - 1)), tier: opened.tier };
+      if (range === undefined) return { file, stream: inflated, tier: opened.tier };
+      const slice = inflated.pipe(sliceStream(range.start, range.end ?? file.size - 1));
+      // A failure anywhere upstream must end the response, not leave it hanging.
+      inflated.on('error', (error) => slice.destroy(error));
+      return { file, stream: slice, tier: opened.tier };
     }
     const opened = await this.options.reader.open(row.stored_key, file.size, range);
     return { file, stream: opened.stream, tier: opened.tier };
@@ -280,9 +291,15 @@ export class FileHandler {
     return rows.rows.map(toFileRecord);
   }
 
-  private async putLimited(body: Readable, bucket: Bucket, expectedSha256: string | undefined): Promise<StoredObject> {
+  /** Whether the user already has a live file with these bytes. */
+  private async hasLiveFile(userId: string, sha256: string): Promise<boolean> {
+    const found = await asUser(this.options.db, userId, (tx) => tx.query('SELECT 1 FROM exai.file_metadata WHERE sha256 = $1 AND deleted_at IS NULL', [sha256]));
+    return found.rows.length > 0;
+  }
+
+  private async putLimited(body: Readable, bucket: Bucket, expectedSha256: string | undefined, skipWriteIfStored: boolean): Promise<StoredObject> {
     try {
-      return await this.options.store.put(body, { maxBytes: bucket.maxBytes, ...(expectedSha256 === undefined ? {} : { expectedSha256 }) });
+      return await this.options.store.put(body, { maxBytes: bucket.maxBytes, skipWriteIfStored, ...(expectedSha256 === undefined ? {} : { expectedSha256 }) });
     } catch (error) {
       if (error instanceof ExaiError && error.code === 'too_large') throw tooLarge(bucket);
       throw error;
@@ -297,15 +314,16 @@ export class FileHandler {
     const { stored } = upload;
     const localPath = this.options.store.localPath?.(stored.key) ?? null;
     const result = await asService(this.options.db, async (tx) => {
+      await lockObjectKey(tx, stored.key);
       const object = await tx.query<{ inserted: boolean }>(
         `INSERT INTO exai.file_objects (storage_key, size, stored_key, stored_size) VALUES ($1, $2, $1, $2)
          ON CONFLICT (storage_key) DO UPDATE SET referenced_at = now()
          RETURNING (xmax = 0) AS inserted`,
         [stored.key, stored.size],
       );
-      // The row was gone although the store had the object: a purge or sweep may have removed the
-      // object between our put and this lock. Check, rather than record a row without bytes.
-      if (object.rows[0]!.inserted && stored.existed && (await this.options.store.stat(stored.key)) === undefined) {
+      // A new object row: a purge or sweep may have removed the bytes between our put and this lock
+      // (also bytes we wrote just now). Check, rather than record a row without bytes.
+      if (object.rows[0]!.inserted && (await this.options.store.stat(stored.key)) === undefined) {
         throw new ExaiError('conflict', 'The file was being cleaned up while it was uploaded; nothing was stored. Upload it again.');
       }
       const existing = await tx.query<FileRow>(

@@ -27,7 +27,10 @@ export function fileJobs(deps: CleanupDeps): JobDefinition[] {
       expireInSeconds: 1800,
       async run(_data, { signal }) {
         // Until nothing is pending: one run catches up after a burst of uploads.
-        while ((await processPendingObjects(deps, { limit: 50, signal })) > 0 && !signal.aborted);
+        // A failing object counts as tried and is left for a later run, so this ends.
+        for (let round = 0; round < 20 && !signal.aborted; round += 1) {
+          if ((await processPendingObjects(deps, { limit: 50, signal })) === 0) break;
+        }
       },
     },
     {

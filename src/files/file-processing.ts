@@ -14,7 +14,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { asService } from '../db/session.js';
-import type { Database } from '../db/types.js';
+import type { Database, Queryable } from '../db/types.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { gunzipLimited, gzipStream, shouldGzip } from './processing/gzip-at-rest.js';
@@ -22,6 +22,7 @@ import { resizeImage } from './processing/images.js';
 import { isTextMimeType } from './processing/mime-types.js';
 import { extractText } from './processing/text-extraction.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { lockObjectKey } from './object-locks.js';
 
 export interface ProcessingDeps {
   db: Database;
@@ -34,6 +35,8 @@ const maxProcessedBytes = 64 * 1024 * 1024;
 const maxExtractedChars = 2_000_000;
 const previewSide = 1568;
 const previewTypes = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif']);
+/** Tries per object before it is left alone (its error stays in process_error). */
+const maxAttempts = 5;
 
 interface ObjectRow {
   storage_key: string;
@@ -110,8 +113,9 @@ export async function processObject(deps: ProcessingDeps, storageKey: string): P
       try {
         const preview = await resizeImage(bytes, { maxWidth: previewSide, maxHeight: previewSide, format: 'webp' });
         const stored = await store.put(Readable.from([preview.bytes]), { maxBytes: preview.bytes.length });
-        await asService(db, (tx) => tx.query('UPDATE exai.file_objects SET preview_key = $2, preview_size = $3 WHERE storage_key = $1', [storageKey, stored.key, stored.size]));
-        result.preview = true;
+        result.preview = await pointAt(deps, storageKey, stored.key, (tx) =>
+          tx.query('UPDATE exai.file_objects SET preview_key = $2, preview_size = $3 WHERE storage_key = $1', [storageKey, stored.key, stored.size]),
+        );
       } catch (error) {
         if (!isContentProblem(error)) throw error;
         logger.info({ storageKey, mime, reason: (error as Error).message }, 'no preview made of an image');
@@ -137,29 +141,52 @@ async function gzipAtRest(deps: ProcessingDeps, row: ObjectRow): Promise<boolean
     // Not worth it; the gzip object has no row and the orphan sweep removes it (unless it is someone's file).
     return false;
   }
-  const updated = await asService(deps.db, (tx) =>
+  // The plain object is left to the orphan sweep: a read that looked up the row a moment ago may still open it.
+  return pointAt(deps, row.storage_key, gz.key, (tx) =>
     tx.query(
       `UPDATE exai.file_objects SET stored_key = $2, stored_encoding = 'gzip', stored_size = $3
         WHERE storage_key = $1 AND stored_encoding = 'identity'`,
       [row.storage_key, gz.key, gz.size],
     ),
   );
-  // The plain object is left to the orphan sweep: a read that looked up the row a moment ago may still open it.
-  return updated.affectedRows === 1;
 }
 
-/** Objects not processed yet, oldest first, up to `limit`; returns how many were done. */
+/**
+ * Makes an object row keep new bytes (`key`): under the row's key lock and the new key's
+ * (the order the purge takes them in), after checking the bytes are still in the store, since
+ * the sweep may have taken identical old bytes that no row kept. Whether the row was updated.
+ */
+async function pointAt(deps: ProcessingDeps, storageKey: string, key: string, update: (tx: Queryable) => Promise<{ affectedRows: number }>): Promise<boolean> {
+  return asService(deps.db, async (tx) => {
+    await lockObjectKey(tx, storageKey);
+    await lockObjectKey(tx, key);
+    if ((await deps.store.stat(key)) === undefined) throw new ExaiError('storage_unavailable', `The processed object ${key} was removed before it was recorded; it will be made again.`);
+    return (await update(tx)).affectedRows === 1;
+  });
+}
+
+/** Objects not processed yet (and not given up on), oldest first, up to `limit`; returns how many were tried. */
 export async function processPendingObjects(deps: ProcessingDeps, options: { limit?: number; signal?: AbortSignal } = {}): Promise<number> {
   const pending = await asService(deps.db, (tx) =>
     tx.query<{ storage_key: string }>(
-      'SELECT storage_key FROM exai.file_objects WHERE processed_at IS NULL ORDER BY created_at LIMIT $1',
+      `SELECT storage_key FROM exai.file_objects WHERE processed_at IS NULL AND process_attempts < ${maxAttempts}
+        ORDER BY created_at LIMIT $1`,
       [options.limit ?? 100],
     ),
   );
   let done = 0;
   for (const { storage_key: key } of pending.rows) {
     if (options.signal?.aborted === true) break;
-    await processObject(deps, key);
+    try {
+      await processObject(deps, key);
+    } catch (error) {
+      // One object that keeps failing (its bytes gone, a store error) must not hold up the others.
+      const reason = error instanceof Error ? error.message : String(error);
+      deps.logger.warn({ storageKey: key, err: reason }, 'processing a stored file failed; it will be tried again');
+      await asService(deps.db, (tx) =>
+        tx.query('UPDATE exai.file_objects SET process_attempts = process_attempts + 1, process_error = left($2, 1000) WHERE storage_key = $1', [key, reason]),
+      );
+    }
     done += 1;
   }
   return done;

@@ -73,8 +73,13 @@ export async function resolveAllowedPath(requested: string, access: FileAccess):
 /** `.env`, `.env.local` …: where secrets live, whatever folder they are in. */
 const envFilePattern = /^\.env(\..+)?$/;
 
-function isProtected(real: string, access: FileAccess): boolean {
-  return envFilePattern.test(path.basename(real)) || access.protectedPaths.some((protectedPath) => isUnder(real, protectedPath));
+/** Protected folders as given and, where they exist, with their symlinks resolved: a real path is compared with both. */
+async function protectedFolders(access: FileAccess): Promise<string[]> {
+  return [...access.protectedPaths, ...(await realRoots(access.protectedPaths))];
+}
+
+function isProtected(real: string, folders: readonly string[]): boolean {
+  return envFilePattern.test(path.basename(real)) || folders.some((protectedPath) => isUnder(real, protectedPath));
 }
 
 /** resolveAllowedPath with the roots' real paths already known (`allowed`). */
@@ -104,7 +109,7 @@ async function resolveUnder(requested: string, access: FileAccess, allowed: read
       `${where} outside the folders exai may read (${roots.join(', ')}). Move it under one of them or add its folder to EXAI_ALLOWED_ROOTS.`,
     );
   }
-  if (isProtected(real, access)) {
+  if (isProtected(real, await protectedFolders(access))) {
     throw new ExaiError('invalid_argument', `File ${requested} holds exai's own settings, secrets or data, which are never sent to a model.`);
   }
   return real;
@@ -165,6 +170,7 @@ export async function readPromptFiles(
   const result: PromptFiles = { embedded: [], skipped: [], tokens: 0 };
   if (requests.length === 0) return result;
   const allowed = realRoots(limits.allowedRoots);
+  const guarded = protectedFolders(limits);
   const seen = new Set<string>();
   let totalBytes = 0;
   const add = (shown: string, content: string, bytes: number): void => {
@@ -217,7 +223,7 @@ export async function readPromptFiles(
     for (const file of files) {
       if (seen.has(file.real)) continue;
       seen.add(file.real);
-      if (isProtected(file.real, limits)) {
+      if (isProtected(file.real, await guarded)) {
         result.skipped.push({ path: file.shown, reason: "exai's own settings, secrets or data are never sent to a model" });
         continue;
       }

@@ -1,7 +1,7 @@
 /**
  * One HTTP byte range (RFC 9110 §14): `bytes=a-b`, `bytes=a-`, `bytes=-n`.
- * Several ranges are answered with the whole file (allowed by the RFC), a
- * range past the end with 416.
+ * Several ranges, and other units, are answered with the whole file (as the
+ * RFC allows and requires), a range past the end with 416.
  */
 import { ExaiError } from '../errors.js';
 import type { ByteRange } from '../files/storage/object-store.js';
@@ -12,7 +12,8 @@ export function parseRange(header: string | undefined, size: number): RangeAnswe
   if (header === undefined || header.trim() === '') return { kind: 'whole' };
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (match === null) {
-    if (/^bytes=[\d\s,-]+$/.test(header.trim())) return { kind: 'whole' };
+    // Other units, and several ranges, are ignored as RFC 9110 says: the whole file is sent.
+    if (!/^bytes=/i.test(header.trim()) || /^bytes=[\d\s,-]+$/.test(header.trim())) return { kind: 'whole' };
     throw new ExaiError('invalid_argument', `The Range header ${JSON.stringify(header.slice(0, 100))} is not a byte range; send e.g. "bytes=0-1023".`);
   }
   const [, first = '', last = ''] = match;

@@ -54,7 +54,7 @@ export const fileUploadTool = defineTool({
     };
     let result;
     if (args.path !== undefined) {
-      result = await files.uploadPath({ ...common, path: args.path, ...(args.name === undefined ? {} : { name: args.name }) });
+      result = await files.uploadPath({ ...common, path: args.path, access: context.services.config.files, ...(args.name === undefined ? {} : { name: args.name }) });
     } else {
       if (args.name === undefined) throw new ExaiError('invalid_argument', 'name is required with content_base64, e.g. "notes.md".');
       result = await files.upload({ ...common, name: args.name, body: decodeBase64(args.content_base64!) });

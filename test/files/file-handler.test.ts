@@ -35,7 +35,7 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
 
     function handlerOn(store: ObjectStore): FileHandler {
       const reader = new TieredReader({ memory: new MemoryTier({ maxBytes: 1024 * 1024, maxEntryBytes: 64 * 1024 }), disk: undefined, primary: store });
-      return new FileHandler({ db: database.db, store, reader, access: { allowedRoots: [root], protectedPaths: [] }, logger: silentLogger });
+      return new FileHandler({ db: database.db, store, reader, logger: silentLogger });
     }
     let files: FileHandler;
 
@@ -128,6 +128,7 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
       expect(refused.message).toMatch(/does not take application\/.* files/);
       await refusal(files.upload({ userId: alice, name: 'a.txt', bucket: 'no-such-bucket', body: Buffer.from('x') }), 'invalid_argument');
       await refusal(files.upload({ userId: alice, name: 'bad\u0000name.txt', body: Buffer.from('x') }), 'invalid_argument');
+      expect((await refusal(files.upload({ userId: alice, name: 'a.bin', mimeType: 'not a type', body: Buffer.from('x') }), 'invalid_argument')).message).toMatch(/is not a MIME type/);
       expect(await objects.keys()).toEqual(keysBefore);
       expect(await rowsOf(alice)).toBe(rowsBefore);
       const fits = await files.upload({ userId: alice, name: 'ok.ts', bucket: 'conversation-files', body: Buffer.from('export const ok = 1;\n') });
@@ -135,6 +136,7 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
     });
 
     it('uploads a file from an allowed path and refuses traversal, outside paths, links out, NUL bytes and drive paths', async () => {
+      const access = { allowedRoots: [root], protectedPaths: [] };
       const inside = path.join(root, 'project');
       mkdirSync(inside, { recursive: true });
       writeFileSync(path.join(inside, 'main.py'), 'print("hi")\n');
@@ -142,7 +144,7 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
       writeFileSync(path.join(outside, 'secret.txt'), 'not yours');
       symlinkSync(path.join(outside, 'secret.txt'), path.join(inside, 'link.txt'));
       try {
-        const ok = await files.uploadPath({ userId: alice, path: path.join(inside, 'main.py') });
+        const ok = await files.uploadPath({ userId: alice, path: path.join(inside, 'main.py'), access });
         expect(ok.file).toMatchObject({ name: path.join(inside, 'main.py'), size: 12 });
         const rowsBefore = await rowsOf(alice);
         for (const bad of [
@@ -153,7 +155,7 @@ describe.each(storageBackends())('the file handler on $name', (backend) => {
           'C:\\Users\\me\\secret.txt',
           'relative/main.py',
         ]) {
-          await refusal(files.uploadPath({ userId: alice, path: bad }), 'invalid_argument');
+          await refusal(files.uploadPath({ userId: alice, path: bad, access }), 'invalid_argument');
         }
         expect(await rowsOf(alice)).toBe(rowsBefore);
       } finally {

@@ -57,7 +57,7 @@ describe.each(storageBackends())('file processing on $name', (backend) => {
       database = await backend.createDatabase();
       objects = await storeKind.create();
       const reader = new TieredReader({ memory: new MemoryTier({ maxBytes: 1024 * 1024, maxEntryBytes: 64 * 1024 }), disk: undefined, primary: objects.store });
-      files = new FileHandler({ db: database.db, store: objects.store, reader, access: { allowedRoots: [], protectedPaths: [] }, logger: silentLogger });
+      files = new FileHandler({ db: database.db, store: objects.store, reader, logger: silentLogger });
       alice = (await ensureUser(database.db, 'alice')).id;
     });
 
@@ -106,6 +106,33 @@ describe.each(storageBackends())('file processing on $name', (backend) => {
       expect(info).toMatchObject({ format: 'webp', width: 1568, height: 784 });
       await refusal(files.openPreview(alice, pdf.file.id), 'not_found');
       expect((await objectRow(image.file.storageKey)).processed_at).not.toBeNull();
+    });
+
+    it('keeps a preview that is also someone\'s file when the image it was made from is purged', async () => {
+      const png = await sharp({ create: { width: 2000, height: 400, channels: 3, background: { r: 10, g: 200, b: 90 } } }).png().toBuffer();
+      const image = await files.upload({ userId: alice, name: 'banner.png', body: png });
+      await processObject(deps(), image.file.storageKey);
+      const preview = await bytesOf((await files.openPreview(alice, image.file.id)).stream);
+      const bob = (await ensureUser(database.db, 'bob')).id;
+      const copy = await files.upload({ userId: bob, name: 'banner-preview.webp', body: preview });
+      await files.delete(alice, image.file.id);
+      await purgeDeletedFiles(deps(), { graceMs: 0 });
+      await sweepOrphanObjects(deps(), { graceMs: -60_000 });
+      expect(await objects.keys()).not.toContain(image.file.storageKey);
+      expect(await bytesOf((await files.open(bob, copy.file.id)).stream)).toEqual(preview);
+    });
+
+    it('goes on with other objects when one fails, and gives up on it after five tries', async () => {
+      const lost = await files.upload({ userId: alice, name: 'lost.md', body: largeMarkdown(100) });
+      await objects.store.delete(lost.file.storageKey);
+      const fine = await files.upload({ userId: alice, name: 'fine.md', body: largeMarkdown(200) });
+      for (let run = 0; run < 6; run += 1) await processPendingObjects(deps());
+      expect((await objectRow(fine.file.storageKey)).processed_at).not.toBeNull();
+      const failed = await asService(database.db, (tx) =>
+        tx.query<{ process_attempts: number; process_error: string; processed_at: Date | null }>('SELECT process_attempts, process_error, processed_at FROM exai.file_objects WHERE storage_key = $1', [lost.file.storageKey]),
+      );
+      expect(failed.rows[0]).toMatchObject({ process_attempts: 5, processed_at: null });
+      expect(failed.rows[0]!.process_error).toMatch(/No stored object|not_found|NoSuchKey/i);
     });
 
     it('marks content it cannot read as done, without failing', async () => {

@@ -6,6 +6,7 @@
  * object store, PostgreSQL with the S3 store on s3rver.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,31 @@ describe.each(storageBackends())('files over HTTP on $name', (backend) => {
     expect((await fetch(api(`/files/${file.file_id}`), { method: 'DELETE', headers: as(alice) })).status).toBe(200);
     expect((await fetch(api(`/files/${file.file_id}`), { headers: as(alice) })).status).toBe(404);
     expect((await exai.rows('audit_log')).some((row) => row.action === 'file.delete' && row.target === `file:${file.file_id}`)).toBe(true);
+  });
+
+  it('stores raw bodies sent as text or JSON byte for byte, without parsing them', async () => {
+    const text = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(' is not UTF-8\n')]);
+    const json = Buffer.from('"just a JSON string"');
+    for (const [bytes, type, name] of [[text, 'text/plain', 'latin1.txt'], [json, 'application/json', 'value.json']] as const) {
+      const created = await fetch(api(`/files?name=${name}`), { method: 'POST', headers: as(alice, { 'content-type': type }), body: bytes });
+      expect(created.status, type).toBe(201);
+      const file = (await created.json()) as { file_id: string; size: number; mime_type: string };
+      expect(file).toMatchObject({ size: bytes.length, mime_type: type });
+      const back = await fetch(api(`/files/${file.file_id}/content`), { headers: as(alice) });
+      expect(Buffer.from(await back.arrayBuffer())).toEqual(bytes);
+    }
+    // A Range header in another unit is ignored: the whole file comes back.
+    const created = (await (await fetch(api('/files?name=units.txt'), { method: 'POST', headers: as(alice, { 'content-type': 'text/plain' }), body: 'whole file' })).json()) as { file_id: string };
+    const other = await fetch(api(`/files/${created.file_id}/content`), { headers: as(alice, { range: 'items=0-1' }) });
+    expect(other.status).toBe(200);
+    expect(await other.text()).toBe('whole file');
+  });
+
+  it('reads no file of the server for a key when EXAI_ALLOWED_ROOTS is not set', async () => {
+    const session = await exai.connect(alice.key);
+    const result = await session.call('file_upload', { path: path.join(exai.config.home, 'owner.json') });
+    expect(result.isError).toBe(true);
+    expect(JSON.stringify(result.content)).toMatch(/reads no files from its own disk for callers over the network/);
   });
 
   it('refuses bad uploads clearly and stores nothing', async () => {

@@ -24,5 +24,5 @@ const store = Object.create(real, {
   },
 });
 const reader = new TieredReader({ memory: new MemoryTier({ maxBytes: 1024, maxEntryBytes: 1024 }), disk: undefined, primary: store });
-const files = new FileHandler({ db, store, reader, access: { allowedRoots: [], protectedPaths: [] }, logger });
+const files = new FileHandler({ db, store, reader, logger });
 await files.upload({ userId, name: 'crashed.bin', body: Buffer.from(`bytes whose rows never come ${Date.now()}`) });

@@ -37,6 +37,9 @@ CREATE TABLE exai.file_objects (
   preview_size bigint CHECK (preview_size >= 0),
   -- When the processing job (text extraction, gzip at rest, previews) last finished with this object.
   processed_at timestamptz,
+  -- Failed tries of the processing job, and the last error; it gives up after 5.
+  process_attempts integer NOT NULL DEFAULT 0 CHECK (process_attempts >= 0),
+  process_error text,
   created_at timestamptz NOT NULL DEFAULT now(),
   -- Touched by every upload that reuses the object; the purge job leaves recently touched objects alone.
   referenced_at timestamptz NOT NULL DEFAULT now()

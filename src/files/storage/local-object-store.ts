@@ -24,7 +24,7 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   async put(body: Readable, options: PutOptions): Promise<StoredObject> {
-    if (options.expectedSha256 !== undefined && (await this.stat(objectKey(options.expectedSha256))) !== undefined) {
+    if (options.skipWriteIfStored === true && options.expectedSha256 !== undefined && (await this.stat(objectKey(options.expectedSha256))) !== undefined) {
       const measure = await MeasuringStream.drain(body, options.maxBytes);
       const sha256 = measure.sha256();
       checkDeclaredHash(options.expectedSha256, sha256);

@@ -18,13 +18,15 @@ export interface StoredObject {
 
 export interface PutOptions {
   maxBytes: number;
-  /**
-   * The SHA-256 the sender says the bytes have. When that object exists, the
-   * body is only hashed to prove the sender has the bytes, and nothing is
-   * written: a re-upload costs one hash pass. Bytes that hash otherwise are
-   * refused, and nothing is stored.
-   */
+  /** The SHA-256 the sender says the bytes have: bytes that hash otherwise are refused, and nothing is stored. */
   expectedSha256?: string;
+  /**
+   * With `expectedSha256`: when that object exists, the body is only hashed to
+   * check it, and nothing is written (a re-upload costs one hash pass). Set only
+   * when the sender already has these bytes stored: the time saved would tell
+   * anyone else that someone does.
+   */
+  skipWriteIfStored?: boolean;
 }
 
 export interface ByteRange {

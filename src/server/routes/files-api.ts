@@ -93,6 +93,8 @@ export async function registerFilesApiRoutes(app: FastifyInstance, services: Ser
 
   await app.register(async (scope) => {
     // Bodies are streamed to the object store as they arrive: no size limit here, the bucket's applies.
+    // Fastify's own JSON and text parsers would buffer (and decode) a file sent as text/plain or JSON.
+    scope.removeAllContentTypeParsers();
     await scope.register(multipart, { limits: { files: 1, fields: 10, fieldSize: 1024, parts: 12, fileSize: Number.MAX_SAFE_INTEGER } });
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 

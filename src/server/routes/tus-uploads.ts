@@ -46,7 +46,7 @@ function tusError(error: unknown): { status_code: number; body: string } {
 }
 
 export async function registerTusRoutes(app: FastifyInstance, services: Services, authenticator: Authenticator): Promise<void> {
-  const { files, config, db } = services;
+  const { files, config, db, logger } = services;
   const store = new FileStore({ directory: path.join(config.home, 'uploads'), expirationPeriodInMilliseconds: stagingExpiryMs });
   // The authenticated user of each request, found again from the Node request @tus/server wraps.
   const owners = new WeakMap<IncomingMessage, string>();
@@ -68,6 +68,13 @@ export async function registerTusRoutes(app: FastifyInstance, services: Services
     namingFunction: (request) => `${ownerPrefix(ownerOf(request))}${randomBytes(16).toString('hex')}`,
     async onIncomingRequest(request, uploadId) {
       if (!uploadId.startsWith(ownerPrefix(ownerOf(request)))) throw { status_code: 404, body: 'The upload does not exist.\n' };
+    },
+    // Anything but our own errors is logged here and answered without its text (it may be a database message).
+    onResponseError(_request, error) {
+      // TUS protocol answers (4xx) and our own errors (JSON bodies) go out as they are.
+      if ('status_code' in error && (error.status_code < 500 || error.body.startsWith('{"error":'))) return undefined;
+      logger.error({ err: error instanceof Error ? error.message : String(error.body) }, 'resumable upload failed');
+      return { status_code: 500, body: JSON.stringify({ error: { code: 'internal', message: 'The upload failed on the server; the server log has the details. Resume it, or start again.' } }) };
     },
     async onUploadCreate(request, upload: Upload) {
       try {
@@ -115,6 +122,7 @@ export async function registerTusRoutes(app: FastifyInstance, services: Services
 
   await app.register(async (scope) => {
     // TUS reads its bodies itself, straight from the request.
+    scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     const writing = requireScope(authenticator, config, 'files:write');
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
