@@ -30,7 +30,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 8 * 1024 * 1024,
     // Signed download tokens travel as a path parameter.
-    maxParamLength: 500,
+    routerOptions: { maxParamLength: 500 },
     // Client addresses count failed logins; behind a proxy they come from X-Forwarded-For, if trusted.
     trustProxy: trustProxyOption(services.config.http.trustProxy),
   });
