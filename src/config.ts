@@ -77,6 +77,12 @@ export interface Config {
     /** How long a signed download URL works unless the caller asks for less. */
     signedUrlTtlMs: number;
   };
+  search: {
+    /** An embedding model of a provider; undefined means the built-in lexical embedder. */
+    embedding:
+      | { provider: 'glm' | 'openai-compat'; model: string; dimensions: number }
+      | undefined;
+  };
   tools: {
     /** The tools offered; undefined means all of them. */
     enabled: string[] | undefined;
@@ -378,6 +384,9 @@ const specs = {
   EXAI_FILE_MEMORY_MAX_FILE: spec(size(0, 1024 ** 3), '1MiB', '1MiB'),
   EXAI_URL_SIGNING_SECRET: spec(z.string().min(32, 'must be at least 32 characters'), 'a-long-random-string-of-32-or-more-characters'),
   EXAI_SIGNED_URL_TTL: spec(duration(1000, 7 * 86_400_000), '15m', '15m'),
+  EXAI_EMBEDDING_MODEL: spec(z.string().regex(/^[A-Za-z0-9._:/-]{1,200}$/, 'must be a model name (letters, digits, . _ : / -)'), 'embedding-3'),
+  EXAI_EMBEDDING_PROVIDER: spec(z.enum(['glm', 'openai-compat'], { message: 'must be glm or openai-compat' }), 'glm'),
+  EXAI_EMBEDDING_DIMENSIONS: spec(integer(1, 2000), '1024', '1024'),
   EXAI_TOOLS: spec(toolList, 'chat,thinkdeep,codereview,listmodels'),
   EXAI_DISABLED_TOOLS: spec(toolList, 'precommit,docgen'),
   EXAI_PROVIDER_TIMEOUT: spec(duration(1000, 3_600_000), '5m', '5m'),
@@ -503,6 +512,18 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
   if (s3Only.length > 0 && (parsed.EXAI_STORAGE_URL as { kind?: string } | undefined)?.kind !== 's3') {
     problems.push(`${s3Only.join(', ')}: only used with an S3 bucket; set EXAI_STORAGE_URL=s3://your-bucket as well, or remove them.`);
   }
+  if (parsed.EXAI_EMBEDDING_MODEL !== undefined) {
+    const provider = parsed.EXAI_EMBEDDING_PROVIDER ?? (parsed.GLM_API_KEY !== undefined ? 'glm' : parsed.OPENAI_COMPAT_BASE_URL !== undefined ? 'openai-compat' : undefined);
+    if (provider === undefined) {
+      problems.push('EXAI_EMBEDDING_MODEL: needs a provider to call: set GLM_API_KEY, or OPENAI_COMPAT_BASE_URL (Ollama, vLLM …), or leave EXAI_EMBEDDING_MODEL unset for the built-in lexical embedder.');
+    } else if (provider === 'glm' && parsed.GLM_API_KEY === undefined) {
+      problems.push('EXAI_EMBEDDING_PROVIDER: glm needs GLM_API_KEY.');
+    } else if (provider === 'openai-compat' && parsed.OPENAI_COMPAT_BASE_URL === undefined) {
+      problems.push('EXAI_EMBEDDING_PROVIDER: openai-compat needs OPENAI_COMPAT_BASE_URL, e.g. http://127.0.0.1:11434/v1 for Ollama.');
+    }
+  } else if (parsed.EXAI_EMBEDDING_PROVIDER !== undefined) {
+    problems.push('EXAI_EMBEDDING_PROVIDER: only used with EXAI_EMBEDDING_MODEL; set the model too, or remove it.');
+  }
   if (problems.length > 0) {
     throw new ExaiError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -556,6 +577,16 @@ export function loadConfig(env: Environment = process.env, options: LoadConfigOp
       memoryMaxFileBytes: value.EXAI_FILE_MEMORY_MAX_FILE,
       urlSigningSecret: value.EXAI_URL_SIGNING_SECRET,
       signedUrlTtlMs: value.EXAI_SIGNED_URL_TTL,
+    },
+    search: {
+      embedding:
+        value.EXAI_EMBEDDING_MODEL === undefined
+          ? undefined
+          : {
+              provider: value.EXAI_EMBEDDING_PROVIDER ?? (value.GLM_API_KEY !== undefined ? 'glm' : 'openai-compat'),
+              model: value.EXAI_EMBEDDING_MODEL,
+              dimensions: value.EXAI_EMBEDDING_DIMENSIONS,
+            },
     },
     tools: { enabled: value.EXAI_TOOLS, disabled: value.EXAI_DISABLED_TOOLS ?? [] },
     auth: {

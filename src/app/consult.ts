@@ -87,6 +87,8 @@ export interface ConsultDeps {
   config: Pick<Config, 'files' | 'limits'>;
   /** Stored files, which `files` may name by id; ids are refused without it. */
   files?: FileHandler;
+  /** Told after turns are stored, so they are embedded for search (by a job, off this path). */
+  search?: { notify(): void };
 }
 
 export function parseConsultInput(input: unknown): ParsedConsultInput {
@@ -303,6 +305,7 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     },
   ]);
   await linkStoredFiles(deps, options.userId, threadId, ownFiles);
+  deps.search?.notify();
   return {
     content: answer.content,
     reasoningContent: answer.reasoningContent,

@@ -31,6 +31,9 @@ import { ProviderFiles } from '../files/provider-files.js';
 import { fileJobNames, fileJobs } from '../files/file-jobs.js';
 import { openObjectStore, openReadTiers } from '../files/open-file-store.js';
 import type { ObjectStore } from '../files/storage/object-store.js';
+import type { Embedder } from '../search/embedder.js';
+import { ensureModelIndex, openEmbedder } from '../search/open-embedder.js';
+import { searchJobNames, searchJobs } from '../search/search-jobs.js';
 
 export interface Services {
   config: Config;
@@ -57,6 +60,8 @@ export interface Services {
   files: FileHandler;
   /** Kimi's and GLM's file ids for stored files, uploaded on demand. */
   providerFiles: ProviderFiles;
+  /** Semantic search: the embedder, and a nudge for the indexing job after turns are stored. */
+  search: { embedder: Embedder; notify(): void };
   /** The durable job runner, when this process runs jobs. */
   jobs: JobRunner | undefined;
   /** The user that local mode and stdio act as (EXAI_USER). */
@@ -157,12 +162,21 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       onNewObject: () => void runner.current?.send(fileJobNames.process, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue file processing')),
     });
     const providerFiles = ProviderFiles.fromConfig(config, { db, files, logger });
+    const embedder = openEmbedder(config);
+    // Several instances may start at once: IF NOT EXISTS, and a race lost to another is harmless.
+    await ensureModelIndex(db, embedder).catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not create the embedding model\'s index; search scans instead'));
+    const search = {
+      embedder,
+      // Queued on this instance's runner; without one, the every-minute schedule catches up.
+      notify: () => void runner.current?.send(searchJobNames.index, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue search indexing')),
+    };
     // Last: a job may start the moment the runner does, and everything it uses exists by now.
     const jobs = options.jobs === true
       ? await startJobRunner({
           db,
           logger,
-          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, providerFiles, logger })],
+          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, providerFiles, logger }),
+            ...searchJobs({ db, embedder, logger })],
         })
       : undefined;
     openJobs = jobs;
@@ -182,6 +196,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       prometheus,
       files,
       providerFiles,
+      search,
       jobs,
       localUser,
       async userIdFor(handle) {

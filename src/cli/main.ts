@@ -14,6 +14,7 @@ import { registerUsers } from './commands/users.js';
 import { registerKeys } from './commands/keys.js';
 import { registerAudit } from './commands/audit.js';
 import { registerJobs } from './commands/jobs.js';
+import { registerSearch } from './commands/search.js';
 import { registerStats } from './commands/stats.js';
 
 /** Runs the CLI; resolves to the process exit code. */
@@ -34,6 +35,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   registerKeys(program, context);
   registerAudit(program, context);
   registerJobs(program, context);
+  registerSearch(program, context);
   registerStats(program, context);
   registerVersion(program);
   try {

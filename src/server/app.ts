@@ -12,6 +12,7 @@ import { ensureUser } from '../users/users.js';
 import { registerProtectedResourceMetadata } from './authentication.js';
 import { filesApiPrefix, registerFilesApiRoutes } from './routes/files-api.js';
 import { registerTusRoutes, uploadsPath } from './routes/tus-uploads.js';
+import { registerSearchApiRoutes, searchApiPath } from './routes/search-api.js';
 
 export interface HttpAppOptions {
   /** Token for the owner's internal API (and the local stdio relay); the API is off without one. */
@@ -51,12 +52,13 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     ownerToken: options.ownerToken,
     ensureUserId: async (handle) => (handle === undefined ? services.localUser.id : (await ensureUser(services.db, handle)).id),
   });
-  registerProtectedResourceMetadata(app, services.config, ['/mcp', '/metrics', ...metricsApiPaths, filesApiPrefix, uploadsPath]);
+  registerProtectedResourceMetadata(app, services.config, ['/mcp', '/metrics', ...metricsApiPaths, filesApiPrefix, uploadsPath, searchApiPath]);
   registerMcpRoutes(app, services, authenticator);
   registerMetricsApiRoutes(app, services, authenticator);
   registerMetricsEndpoint(app, services, authenticator);
   await registerFilesApiRoutes(app, services, authenticator);
   await registerTusRoutes(app, services, authenticator);
+  registerSearchApiRoutes(app, services, authenticator);
   await app.ready();
   return app;
 }

@@ -9,8 +9,9 @@ import type { ToolDefinition } from './types.js';
 import { performanceStatsTool, usageStatsTool } from './metrics-tools.js';
 import { fileDeleteTool, fileInfoTool, fileListTool, fileUploadTool } from './file-tools.js';
 import { smartFileQueryTool } from './smart-file-query.js';
+import { conversationSearchTool } from './search-tools.js';
 
-const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool, fileUploadTool, fileListTool, fileInfoTool, fileDeleteTool, smartFileQueryTool, performanceStatsTool, usageStatsTool];
+const allTools: readonly ToolDefinition[] = [chatTool, challengeTool, consensusTool, ...stepTools, listModelsTool, versionTool, conversationListTool, conversationGetTool, conversationDeleteTool, conversationSearchTool, fileUploadTool, fileListTool, fileInfoTool, fileDeleteTool, smartFileQueryTool, performanceStatsTool, usageStatsTool];
 
 /** The tools offered, in the order of `toolNames`. */
 export function offeredTools(config: Pick<Config, 'tools'>): ToolDefinition[] {

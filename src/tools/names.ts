@@ -19,6 +19,7 @@ export const toolNames = [
   'conversation_list',
   'conversation_get',
   'conversation_delete',
+  'conversation_search',
   'file_upload',
   'file_list',
   'file_info',

@@ -219,6 +219,7 @@ export function defineStepTool<Extra extends z.ZodRawShape>(spec: StepToolSpec<E
         const { threadId, results } = await storeTurns(services, context.userId, thread, { toolName: spec.name, title: threadTitle(args.step) }, [
           { role: 'user', content: stored, toolName: spec.name, files: step.relevant_files, metadata: { workflow: step }, idempotencyKey: `${context.requestId}:step` },
         ]);
+        services.search.notify();
         return { threadId, turnCount: results[0]!.turn.seq };
       };
 

@@ -107,6 +107,7 @@ describe('loadConfig defaults', () => {
         urlSigningSecret: undefined,
         signedUrlTtlMs: 15 * 60_000,
       },
+      search: { embedding: undefined },
       tools: { enabled: undefined, disabled: [] },
       auth: {
         mode: 'required',

@@ -17,6 +17,18 @@
  * "type":"invalid_request_error"}}`, as when the provider expires them. File
  * requests take their own script (`scriptFiles`), so chat scripts stay as
  * they were.
+ *
+ * Embeddings, as OpenAI-compatible providers (GLM `embedding-3`, Ollama)
+ * answer them: POST /embeddings with `input` (a string or strings), `model`
+ * and optional `dimensions` (8 unless sent) gets `{object: 'list', data:
+ * [{object: 'embedding', index, embedding}], model, usage}`. Each vector is
+ * `fakeEmbedding(text, dimensions)`: derived from the text alone, the same on
+ * every run, and not of unit length. Base64 vectors (little-endian float32)
+ * when `encoding_format` is `base64`, as the SDK asks unless told otherwise.
+ * An empty string in the input gets 400, as OpenAI answers it. Embedding
+ * requests take their own script (`scriptEmbeddings`), which can also bend a
+ * reply (wrong dimension, missing vectors, shuffled order);
+ * `embeddingDimensionsOverride` and `shuffleEmbeddings` bend every reply.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -62,6 +74,36 @@ export type FakeReply =
    * but without a finish_reason or `data: [DONE]` (`end: 'close'`).
    */
   | { kind: 'cut'; content: string; chunks: number; end?: 'destroy' | 'close' };
+
+/**
+ * What the next embedding request gets: `serve` answers it, optionally bent
+ * (vectors of `dimensions` whatever was asked, the last `omit` vectors left
+ * out, the data in shuffled order); the others work as the chat replies of the
+ * same kind do.
+ */
+export type FakeEmbeddingReply =
+  | { kind: 'serve'; dimensions?: number; omit?: number; shuffle?: boolean }
+  | Extract<FakeReply, { kind: 'error' | 'hang' | 'drop' | 'raw' }>;
+
+/** Seeded pseudo-random numbers in [0, 1) (mulberry32). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The vector the fake answers for `text`: values in [-1, 1) seeded by the text (FNV-1a), not normalised. */
+export function fakeEmbedding(text: string, dimensions: number): number[] {
+  let seed = 0x811c9dc5;
+  for (let index = 0; index < text.length; index += 1) seed = Math.imul(seed ^ text.charCodeAt(index), 0x01000193);
+  const random = seededRandom(seed);
+  return Array.from({ length: dimensions }, () => random() * 2 - 1);
+}
 
 export interface RecordedRequest {
   at: number;
@@ -123,6 +165,12 @@ export interface FakeOpenAI {
   goneStatus: number;
   /** Uploads larger than this get 413 `file too large`; no limit unless set. */
   maxFileBytes: number | undefined;
+  /** Replies for the next embedding requests, in order, before they are served; chat and file requests do not take them. */
+  scriptEmbeddings(...replies: FakeEmbeddingReply[]): void;
+  /** Every embedding reply has vectors of this length, whatever was asked; unset, the asked `dimensions` (8 unless sent). */
+  embeddingDimensionsOverride: number | undefined;
+  /** Every embedding reply lists its vectors out of order (their `index` still right). */
+  shuffleEmbeddings: boolean;
   close(): Promise<void>;
 }
 
@@ -207,6 +255,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const files = new Map<string, FakeStoredFile>();
   const fileState = { goneStatus: 404, maxFileBytes: undefined as number | undefined };
 
+  const embeddingQueue: FakeEmbeddingReply[] = [];
+  const embeddingState = { dimensionsOverride: undefined as number | undefined, shuffle: false };
+
   const sendJson = (response: ServerResponse, status: number, body: unknown) =>
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const invalid = (response: ServerResponse, status: number, message: string) => sendJson(response, status, { error: { message, type: 'invalid_request_error' } });
@@ -276,7 +327,42 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     return sendJson(response, 200, { content: file.bytes.toString('utf8'), file_type: file.mimeType, filename: file.filename, title: '', type: 'file' });
   }
 
-  /** The scripted replies that are not answers, for chat and file requests alike. */
+  /** POST /embeddings, OpenAI's shape. */
+  function serveEmbeddings(request: IncomingMessage, response: ServerResponse, record: RecordedRequest) {
+    const scripted = embeddingQueue.shift();
+    if (scripted !== undefined && scripted.kind !== 'serve') return misbehave(scripted, request, response);
+    const { input, dimensions: asked, model, encoding_format: encoding } = record.body;
+    const texts = typeof input === 'string' ? [input] : Array.isArray(input) && input.every((text) => typeof text === 'string') ? (input as string[]) : undefined;
+    if (texts === undefined || texts.length === 0) return invalid(response, 400, 'input must be a string or a non-empty array of strings');
+    if (texts.some((text) => text === '')) return invalid(response, 400, "'$.input' is invalid: input cannot be an empty string");
+    if (asked !== undefined && (typeof asked !== 'number' || !Number.isInteger(asked) || asked <= 0)) {
+      return invalid(response, 400, 'dimensions must be a positive integer');
+    }
+    const dimensions = scripted?.dimensions ?? embeddingState.dimensionsOverride ?? (asked as number | undefined) ?? 8;
+    const vectors = texts.map((text, index) => ({ index, vector: fakeEmbedding(text, dimensions) })).slice(0, Math.max(0, texts.length - (scripted?.omit ?? 0)));
+    if ((scripted?.shuffle ?? embeddingState.shuffle) && vectors.length > 1) {
+      const random = seededRandom(requests.length);
+      const original = vectors.map((entry) => entry.index).join();
+      for (let index = vectors.length - 1; index > 0; index -= 1) {
+        const other = Math.floor(random() * (index + 1));
+        [vectors[index], vectors[other]] = [vectors[other]!, vectors[index]!];
+      }
+      if (vectors.map((entry) => entry.index).join() === original) vectors.reverse();
+    }
+    const tokens = texts.reduce((sum, text) => sum + Math.max(1, Math.ceil(text.length / 4)), 0);
+    return sendJson(response, 200, {
+      object: 'list',
+      data: vectors.map(({ index, vector }) => ({
+        object: 'embedding',
+        index,
+        embedding: encoding === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
+      })),
+      model: String(model),
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+  }
+
+  /** The scripted replies that are not answers, for chat, file and embedding requests alike. */
   function misbehave(reply: Extract<FakeReply, { kind: 'error' | 'hang' | 'drop' | 'raw' }>, request: IncomingMessage, response: ServerResponse) {
     switch (reply.kind) {
       case 'error':
@@ -322,6 +408,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (fileRoute !== null) {
         const id = fileRoute[1] === undefined ? undefined : decodeURIComponent(fileRoute[1]);
         void serveFile(request, response, raw, { ...(id === undefined ? {} : { id }), content: fileRoute[2] !== undefined }, record);
+        return;
+      }
+      if (request.method === 'POST' && path.endsWith('/embeddings')) {
+        serveEmbeddings(request, response, record);
         return;
       }
       if (request.method !== 'POST' || !request.url?.endsWith('/chat/completions')) {
@@ -376,6 +466,19 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     },
     set maxFileBytes(limit: number | undefined) {
       fileState.maxFileBytes = limit;
+    },
+    scriptEmbeddings: (...replies) => void embeddingQueue.push(...replies),
+    get embeddingDimensionsOverride() {
+      return embeddingState.dimensionsOverride;
+    },
+    set embeddingDimensionsOverride(dimensions: number | undefined) {
+      embeddingState.dimensionsOverride = dimensions;
+    },
+    get shuffleEmbeddings() {
+      return embeddingState.shuffle;
+    },
+    set shuffleEmbeddings(shuffle: boolean) {
+      embeddingState.shuffle = shuffle;
     },
     close: () =>
       new Promise<void>((resolve) => {

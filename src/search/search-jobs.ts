@@ -1,0 +1,26 @@
+/**
+ * The indexing job: `search.index` embeds what has no vector yet, queued after
+ * each stored turn and run every minute to catch up (a singleton, so several
+ * instances never embed the same messages twice at once).
+ */
+import type { JobDefinition } from '../jobs/types.js';
+import { indexPendingMessages, type IndexerDeps } from './indexer.js';
+
+export const searchJobNames = { index: 'search.index' } as const;
+
+export function searchJobs(deps: IndexerDeps): JobDefinition[] {
+  return [
+    {
+      name: searchJobNames.index,
+      schedule: '* * * * *',
+      singleton: true,
+      retryLimit: 5,
+      retryDelaySeconds: 30,
+      expireInSeconds: 1800,
+      async run(_data, { signal }) {
+        const progress = await indexPendingMessages(deps, { signal, maxBatches: 50 });
+        if (progress.indexed > 0) deps.logger.debug(progress, 'messages embedded for search');
+      },
+    },
+  ];
+}

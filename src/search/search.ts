@@ -1,0 +1,170 @@
+/**
+ * Hybrid search over a user's conversations: PostgreSQL full-text search (the
+ * messages' tsvector, any of the query's words, ranked by how many and how
+ * close) and vector similarity (the embedder's vectors, through
+ * the model's HNSW index) fused by reciprocal rank fusion, one result per
+ * conversation (its best message), with the matching words highlighted. Runs
+ * as the user: row-level security decides what exists. When the query cannot
+ * be embedded (the provider is down) or no vectors exist yet, full text alone
+ * answers, and the result says so.
+ */
+import { asUser } from '../db/session.js';
+import type { Database } from '../db/types.js';
+import { ExaiError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Embedder } from './embedder.js';
+
+export const maxQueryChars = 1_000;
+
+export interface SearchInput {
+  query: string;
+  limit?: number;
+  /** Minimum cosine similarity for a vector match to count (0-1). */
+  threshold?: number;
+  /** Desired recall of the vector search, 0.5-1: sets hnsw.ef_search. */
+  recall?: number;
+  from?: Date;
+  to?: Date;
+  tool?: string;
+  model?: string;
+  conversationId?: string;
+  /** Which signals to use; `hybrid` (both, fused) unless set. The others exist to measure each alone. */
+  signals?: 'hybrid' | 'text' | 'vector';
+}
+
+export interface SearchResult {
+  continuation_id: string;
+  title: string | null;
+  snippet: string;
+  score: number;
+  /** Which signals found it. */
+  matched: ('text' | 'meaning')[];
+  updated_at: string;
+}
+
+export interface SearchAnswer {
+  results: SearchResult[];
+  /** `hybrid`, or `full_text` when vectors could not be used (see `note`). */
+  mode: 'hybrid' | 'full_text';
+  /** What the embedder does: `lexical` for the built-in one. */
+  embedder: { model: string; kind: 'lexical' | 'semantic' };
+  note?: string;
+}
+
+/** RRF's constant: ranks deep in one list still count a little (Cormack et al. use 60). */
+const rrfK = 60;
+/** How many candidates each signal contributes before fusion. */
+const candidates = 100;
+
+export function checkSearchInput(input: SearchInput): Required<Pick<SearchInput, 'limit' | 'threshold'>> & { query: string; efSearch: number } {
+  const query = typeof input.query === 'string' ? input.query.trim() : '';
+  if (query === '') throw new ExaiError('invalid_argument', 'The search query is empty; say what to look for, e.g. "auth refactor token expiry".');
+  if (query.length > maxQueryChars) throw new ExaiError('invalid_argument', `The search query has ${query.length} characters; the limit is ${maxQueryChars}. Search for the key words instead.`);
+  const limit = input.limit ?? 10;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 50) throw new ExaiError('invalid_argument', 'limit must be a whole number from 1 to 50.');
+  const threshold = input.threshold ?? 0.2;
+  if (!(threshold >= 0 && threshold <= 1)) throw new ExaiError('invalid_argument', 'threshold must be between 0 and 1 (cosine similarity).');
+  const recall = input.recall ?? 0.95;
+  if (!(recall >= 0.5 && recall <= 1)) throw new ExaiError('invalid_argument', 'recall must be between 0.5 and 1.');
+  if (input.from !== undefined && input.to !== undefined && input.from > input.to) throw new ExaiError('invalid_argument', '"from" must not be after "to".');
+  return { query, limit, threshold, efSearch: efSearchFor(recall, limit) };
+}
+
+/**
+ * hnsw.ef_search from the recall asked for: the candidate list HNSW keeps while
+ * it searches. At least the number of candidates wanted; more for higher recall
+ * (measured in `npm run bench -- --only=search`).
+ */
+export function efSearchFor(recall: number, limit: number): number {
+  const base = recall >= 0.99 ? 400 : recall >= 0.95 ? 200 : recall >= 0.9 ? 100 : 40;
+  return Math.max(base, limit * 4, candidates);
+}
+
+export async function searchConversations(
+  deps: { db: Database; embedder: Embedder; logger: Logger },
+  userId: string,
+  input: SearchInput,
+): Promise<SearchAnswer> {
+  const checked = checkSearchInput(input);
+  const { embedder } = deps;
+  const about = { model: embedder.model, kind: embedder.local ? ('lexical' as const) : ('semantic' as const) };
+  let vector: number[] | undefined;
+  let note: string | undefined;
+  const signals = input.signals ?? 'hybrid';
+  try {
+    const [embedded] = signals === 'text' ? [] : await embedder.embed([checked.query]);
+    if (embedded !== undefined && embedded.length === embedder.dimensions && embedded.some((value) => value !== 0)) vector = embedded;
+  } catch (error) {
+    deps.logger.warn({ err: error instanceof Error ? error.message : String(error), model: embedder.model }, 'search query could not be embedded; full text only');
+    note = `The embedding model ${embedder.model} could not be reached, so these results come from full-text search alone.`;
+  }
+  const filters: string[] = [];
+  const params: unknown[] = [checked.query];
+  const add = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (input.from !== undefined) filters.push(`m.created_at >= ${add(input.from)}`);
+  if (input.to !== undefined) filters.push(`m.created_at <= ${add(input.to)}`);
+  if (input.tool !== undefined) filters.push(`m.conversation_id IN (SELECT id FROM exai.conversations WHERE tool_name = ${add(input.tool)})`);
+  if (input.model !== undefined) filters.push(`m.conversation_id IN (SELECT conversation_id FROM exai.messages WHERE model = ${add(input.model)})`);
+  if (input.conversationId !== undefined) filters.push(`m.conversation_id = ${add(input.conversationId)}`);
+  const where = filters.length === 0 ? '' : `AND ${filters.join(' AND ')}`;
+  const dims = embedder.dimensions;
+  let vectorCte = 'vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
+  if (vector !== undefined) {
+    const queryVector = add(`[${vector.join(',')}]`);
+    const model = add(embedder.model);
+    const distance = `e.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
+    vectorCte = `vec AS (
+           SELECT e.message_id AS id, row_number() OVER (ORDER BY ${distance}) AS rank, 1 - (${distance}) AS similarity
+             FROM exai.message_embeddings e JOIN exai.messages m ON m.id = e.message_id
+            WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${where}
+            ORDER BY ${distance}
+            LIMIT ${candidates})`;
+  }
+  const thresholdParam = add(checked.threshold);
+  const limitParam = add(checked.limit);
+  const sql = `
+    WITH q AS (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', $1)::text, ' & ', ' | ')) AS tsq),
+    fts AS (
+      SELECT m.id, row_number() OVER (ORDER BY ts_rank_cd(m.content_tsv, q.tsq) DESC, m.created_at DESC) AS rank
+        FROM exai.messages m, q
+       WHERE m.content_tsv @@ q.tsq ${where} ${signals === 'vector' ? 'AND false' : ''}
+       ORDER BY ts_rank_cd(m.content_tsv, q.tsq) DESC, m.created_at DESC
+       LIMIT ${candidates}),
+    ${vectorCte},
+    fused AS (
+      SELECT coalesce(f.id, v.id) AS id,
+             coalesce(1.0 / (${rrfK} + f.rank), 0) + coalesce(1.0 / (${rrfK} + v.rank), 0) AS score,
+             f.id IS NOT NULL AS by_text,
+             v.id IS NOT NULL AND v.similarity >= ${thresholdParam} AS by_meaning
+        FROM fts f FULL JOIN vec v ON v.id = f.id
+       WHERE f.id IS NOT NULL OR v.similarity >= ${thresholdParam}),
+    best AS (
+      SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content, fused.score, fused.by_text, fused.by_meaning
+        FROM fused JOIN exai.messages m ON m.id = fused.id
+       ORDER BY m.conversation_id, fused.score DESC)
+    SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, c.updated_at,
+           ts_headline('simple', left(b.content, 20000), q.tsq, 'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=**, StopSel=**, FragmentDelimiter=" … "') AS snippet
+      FROM best b JOIN exai.conversations c ON c.id = b.conversation_id, q
+     ORDER BY b.score DESC, c.updated_at DESC
+     LIMIT ${limitParam}`;
+  const rows = await asUser(deps.db, userId, async (tx) => {
+    // The candidate list HNSW keeps, from the recall asked for; iterative scans keep going past
+    // rows that row-level security or the filters drop (pgvector 0.8).
+    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
+    return tx.query<{ conversation_id: string; title: string | null; score: string | number; by_text: boolean; by_meaning: boolean; updated_at: Date | string; snippet: string }>(sql, params);
+  });
+  const results = rows.rows.map((row) => ({
+    continuation_id: row.conversation_id,
+    title: row.title,
+    snippet: row.snippet,
+    score: Number(Number(row.score).toFixed(6)),
+    matched: [...(row.by_text ? (['text'] as const) : []), ...(row.by_meaning ? (['meaning'] as const) : [])],
+    updated_at: new Date(row.updated_at).toISOString(),
+  }));
+  if (vector === undefined && note === undefined && signals !== 'text') note = 'The query has no words the embedder can use, so these results come from full-text search alone.';
+  return { results, mode: vector === undefined ? 'full_text' : 'hybrid', embedder: about, ...(note === undefined ? {} : { note }) };
+}
+
