@@ -33,6 +33,7 @@ const consultInputSchema = z
     temperature: z.number().min(0, 'must be between 0 and 2').max(2, 'must be between 0 and 2').optional(),
     thinkingMode: z.enum(thinkingModes).optional(),
     webSearch: z.boolean().optional(),
+    useMemory: z.boolean().optional(),
     files: z.array(z.string().min(1)).max(100, 'at most 100 files').optional(),
     images: z.array(z.string().min(1)).max(10, 'at most 10 images').optional(),
     fallbacks: z.array(z.string().min(1)).max(5).optional(),
@@ -79,6 +80,8 @@ export interface ConsultResult {
   passedOver: RoutedResult['passedOver'];
   webSearch: RoutedResult['webSearch'];
   sources: NonNullable<RoutedResult['sources']>;
+  /** With use_memory: the earlier conversations whose turns were sent. */
+  memory?: { continuation_id: string; title: string | null }[];
 }
 
 export interface ConsultDeps {
@@ -87,8 +90,11 @@ export interface ConsultDeps {
   config: Pick<Config, 'files' | 'limits'>;
   /** Stored files, which `files` may name by id; ids are refused without it. */
   files?: FileHandler;
-  /** Told after turns are stored, so they are embedded for search (by a job, off this path). */
-  search?: { notify(): void };
+  /** Told after turns are stored, so they are embedded for search (by a job, off this path); finds related past turns for use_memory. */
+  search?: {
+    notify(): void;
+    memory?(userId: string, question: string, options: { excludeConversationId?: string; tokenBudget: number }): Promise<{ block: string; used: { continuation_id: string; title: string | null }[] }>;
+  };
 }
 
 export function parseConsultInput(input: unknown): ParsedConsultInput {
@@ -260,7 +266,16 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
   const turns = thread?.turns ?? [];
   const budget = contextBudget(model.contextWindow);
   const prepared = options.prepared ?? (await prepareFiles(deps, request, [...(options.contextFiles ?? []), ...historyFiles(turns)], budget.files, options.userId));
-  const { messages, history } = composeMessages(model, options.systemPrompt, options.modelPrompt ?? request.prompt, turns, prepared);
+  // use_memory: related turns of earlier conversations go into the system prompt, within a quarter of the history budget.
+  const memory =
+    request.useMemory === true && deps.search?.memory !== undefined
+      ? await deps.search.memory(options.userId, request.prompt, {
+          ...(thread === undefined ? {} : { excludeConversationId: thread.id }),
+          tokenBudget: Math.min(4_000, Math.floor(budget.history / 4)),
+        })
+      : undefined;
+  const systemPrompt = memory === undefined || memory.block === '' ? options.systemPrompt : `${options.systemPrompt}\n\n${memory.block}`;
+  const { messages, history } = composeMessages(model, systemPrompt, options.modelPrompt ?? request.prompt, turns, prepared);
 
   const answer = await deps.router.chat({
     model: model.name,
@@ -320,5 +335,6 @@ export async function consult(deps: ConsultDeps, input: unknown, options: Consul
     passedOver: answer.passedOver,
     webSearch: answer.webSearch,
     sources: answer.sources ?? [],
+    ...(memory === undefined ? {} : { memory: memory.used }),
   };
 }

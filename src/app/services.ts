@@ -34,6 +34,7 @@ import type { ObjectStore } from '../files/storage/object-store.js';
 import type { Embedder } from '../search/embedder.js';
 import { ensureModelIndex, openEmbedder } from '../search/open-embedder.js';
 import { searchJobNames, searchJobs } from '../search/search-jobs.js';
+import { relatedMemory, type Memory } from '../search/memory.js';
 
 export interface Services {
   config: Config;
@@ -61,7 +62,11 @@ export interface Services {
   /** Kimi's and GLM's file ids for stored files, uploaded on demand. */
   providerFiles: ProviderFiles;
   /** Semantic search: the embedder, and a nudge for the indexing job after turns are stored. */
-  search: { embedder: Embedder; notify(): void };
+  search: {
+    embedder: Embedder;
+    notify(): void;
+    memory(userId: string, question: string, options: { excludeConversationId?: string; tokenBudget: number }): Promise<Memory>;
+  };
   /** The durable job runner, when this process runs jobs. */
   jobs: JobRunner | undefined;
   /** The user that local mode and stdio act as (EXAI_USER). */
@@ -167,6 +172,8 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     await ensureModelIndex(db, embedder).catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not create the embedding model\'s index; search scans instead'));
     const search = {
       embedder,
+      memory: (userId: string, question: string, options: { excludeConversationId?: string; tokenBudget: number }) =>
+        relatedMemory({ db, embedder, logger }, userId, question, options),
       // Queued on this instance's runner; without one, the every-minute schedule catches up.
       notify: () => void runner.current?.send(searchJobNames.index, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue search indexing')),
     };

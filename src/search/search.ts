@@ -30,6 +30,10 @@ export interface SearchInput {
   conversationId?: string;
   /** Which signals to use; `hybrid` (both, fused) unless set. The others exist to measure each alone. */
   signals?: 'hybrid' | 'text' | 'vector';
+  /** Leave this conversation out (the one being continued). */
+  excludeConversationId?: string;
+  /** Add each result's best message with its question or answer (2,000 characters of each), for prompts. */
+  withContent?: boolean;
 }
 
 export interface SearchResult {
@@ -40,12 +44,14 @@ export interface SearchResult {
   /** Which signals found it. */
   matched: ('text' | 'meaning')[];
   updated_at: string;
+  /** With `withContent`: the best matching message and its other half. */
+  content?: string;
 }
 
 export interface SearchAnswer {
   results: SearchResult[];
-  /** `hybrid`, or `full_text` when vectors could not be used (see `note`). */
-  mode: 'hybrid' | 'full_text';
+  /** `hybrid`, `full_text` when vectors could not be used (see `note`), `vector` for similar conversations. */
+  mode: 'hybrid' | 'full_text' | 'vector';
   /** What the embedder does: `lexical` for the built-in one. */
   embedder: { model: string; kind: 'lexical' | 'semantic' };
   note?: string;
@@ -109,6 +115,7 @@ export async function searchConversations(
   if (input.tool !== undefined) filters.push(`m.conversation_id IN (SELECT id FROM exai.conversations WHERE tool_name = ${add(input.tool)})`);
   if (input.model !== undefined) filters.push(`m.conversation_id IN (SELECT conversation_id FROM exai.messages WHERE model = ${add(input.model)})`);
   if (input.conversationId !== undefined) filters.push(`m.conversation_id = ${add(input.conversationId)}`);
+  if (input.excludeConversationId !== undefined) filters.push(`m.conversation_id <> ${add(input.excludeConversationId)}`);
   const where = filters.length === 0 ? '' : `AND ${filters.join(' AND ')}`;
   const dims = embedder.dimensions;
   let vectorCte = 'vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
@@ -123,6 +130,10 @@ export async function searchConversations(
             ORDER BY ${distance}
             LIMIT ${candidates})`;
   }
+  // For prompts: the best message with its other half (the question before an answer, the answer after a question).
+  const pairSql = `(SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\\n' ORDER BY p.seq) FROM exai.messages p
+      WHERE p.conversation_id = b.conversation_id
+        AND p.seq BETWEEN b.seq - (CASE WHEN b.role = 'assistant' THEN 1 ELSE 0 END) AND b.seq + (CASE WHEN b.role = 'user' THEN 1 ELSE 0 END))`;
   const thresholdParam = add(checked.threshold);
   const limitParam = add(checked.limit);
   const sql = `
@@ -142,10 +153,10 @@ export async function searchConversations(
         FROM fts f FULL JOIN vec v ON v.id = f.id
        WHERE f.id IS NOT NULL OR v.similarity >= ${thresholdParam}),
     best AS (
-      SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content, fused.score, fused.by_text, fused.by_meaning
+      SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content, m.seq, m.role, fused.score, fused.by_text, fused.by_meaning
         FROM fused JOIN exai.messages m ON m.id = fused.id
        ORDER BY m.conversation_id, fused.score DESC)
-    SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, c.updated_at,
+    SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, c.updated_at, ${input.withContent === true ? pairSql : 'NULL::text'} AS content,
            ts_headline('simple', left(b.content, 20000), q.tsq, 'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=**, StopSel=**, FragmentDelimiter=" … "') AS snippet
       FROM best b JOIN exai.conversations c ON c.id = b.conversation_id, q
      ORDER BY b.score DESC, c.updated_at DESC
@@ -154,7 +165,7 @@ export async function searchConversations(
     // The candidate list HNSW keeps, from the recall asked for; iterative scans keep going past
     // rows that row-level security or the filters drop (pgvector 0.8).
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
-    return tx.query<{ conversation_id: string; title: string | null; score: string | number; by_text: boolean; by_meaning: boolean; updated_at: Date | string; snippet: string }>(sql, params);
+    return tx.query<{ conversation_id: string; title: string | null; score: string | number; by_text: boolean; by_meaning: boolean; updated_at: Date | string; snippet: string; content: string | null }>(sql, params);
   });
   const results = rows.rows.map((row) => ({
     continuation_id: row.conversation_id,
@@ -163,8 +174,66 @@ export async function searchConversations(
     score: Number(Number(row.score).toFixed(6)),
     matched: [...(row.by_text ? (['text'] as const) : []), ...(row.by_meaning ? (['meaning'] as const) : [])],
     updated_at: new Date(row.updated_at).toISOString(),
+    ...(row.content === null ? {} : { content: row.content }),
   }));
   if (vector === undefined && note === undefined && signals !== 'text') note = 'The query has no words the embedder can use, so these results come from full-text search alone.';
   return { results, mode: vector === undefined ? 'full_text' : 'hybrid', embedder: about, ...(note === undefined ? {} : { note }) };
 }
 
+
+/**
+ * Conversations like a given one (duplicates, earlier attempts at the same
+ * problem): the thread's mean vector, searched for through the HNSW index,
+ * best message per other conversation. Vectors only: no words to match.
+ */
+export async function similarConversations(
+  deps: { db: Database; embedder: Embedder },
+  userId: string,
+  conversationId: string,
+  input: { limit?: number; threshold?: number } = {},
+): Promise<SearchAnswer> {
+  const limit = input.limit ?? 10;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 50) throw new ExaiError('invalid_argument', 'limit must be a whole number from 1 to 50.');
+  const threshold = input.threshold ?? 0.2;
+  if (!(threshold >= 0 && threshold <= 1)) throw new ExaiError('invalid_argument', 'threshold must be between 0 and 1 (cosine similarity).');
+  const { embedder } = deps;
+  const dims = embedder.dimensions;
+  const about = { model: embedder.model, kind: embedder.local ? ('lexical' as const) : ('semantic' as const) };
+  return asUser(deps.db, userId, async (tx) => {
+    const exists = await tx.query('SELECT 1 FROM exai.conversations WHERE id = $1', [conversationId]);
+    if (exists.rows.length === 0) throw new ExaiError('not_found', `No conversation ${conversationId} of yours.`);
+    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit))]);
+    const rows = await tx.query<{ conversation_id: string; title: string | null; similarity: number; updated_at: Date | string; snippet: string | null }>(
+      `WITH centre AS (
+         SELECT avg(e.embedding::vector(${dims})) AS v FROM exai.message_embeddings e
+          WHERE e.conversation_id = $1 AND e.model = $2 AND e.dimensions = ${dims} AND e.embedding IS NOT NULL),
+       near AS (
+         SELECT e.conversation_id, 1 - (e.embedding::vector(${dims}) <=> (SELECT v FROM centre)) AS similarity
+           FROM exai.message_embeddings e
+          WHERE e.model = $2 AND e.dimensions = ${dims} AND e.embedding IS NOT NULL AND e.conversation_id <> $1
+          ORDER BY e.embedding::vector(${dims}) <=> (SELECT v FROM centre)
+          LIMIT ${candidates}),
+       best AS (SELECT conversation_id, max(similarity) AS similarity FROM near GROUP BY conversation_id)
+       SELECT b.conversation_id, c.title, b.similarity, c.updated_at,
+              (SELECT left(m.content, 240) FROM exai.messages m WHERE m.conversation_id = b.conversation_id ORDER BY m.seq LIMIT 1) AS snippet
+         FROM best b JOIN exai.conversations c ON c.id = b.conversation_id
+        WHERE b.similarity >= $3
+        ORDER BY b.similarity DESC
+        LIMIT $4`,
+      [conversationId, embedder.model, threshold, limit],
+    );
+    const results = rows.rows.map((row) => ({
+      continuation_id: row.conversation_id,
+      title: row.title,
+      snippet: row.snippet ?? '',
+      score: Number(Number(row.similarity).toFixed(6)),
+      matched: ['meaning' as const],
+      updated_at: new Date(row.updated_at).toISOString(),
+    }));
+    if (results.length === 0 && rows.rows.length === 0) {
+      const indexed = await tx.query('SELECT 1 FROM exai.message_embeddings WHERE conversation_id = $1 AND model = $2 AND embedding IS NOT NULL LIMIT 1', [conversationId, embedder.model]);
+      if (indexed.rows.length === 0) return { results, mode: 'vector' as const, embedder: about, note: 'This conversation is not indexed yet (the indexing job embeds new turns within a minute); try again shortly.' };
+    }
+    return { results, mode: 'vector' as const, embedder: about };
+  });
+}

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { parseThreadId } from '../conversations/validate.js';
 import { ExaiError } from '../errors.js';
-import { maxQueryChars, searchConversations, type SearchAnswer } from '../search/search.js';
+import { maxQueryChars, searchConversations, similarConversations, type SearchAnswer } from '../search/search.js';
 import { defineTool } from './types.js';
 
 function parseDate(value: string | undefined, name: string): Date | undefined {
@@ -13,7 +13,8 @@ function parseDate(value: string | undefined, name: string): Date | undefined {
 }
 
 function answerText(answer: SearchAnswer): string {
-  const head = answer.results.length === 0 ? 'No conversation matches.' : `${answer.results.length} conversation${answer.results.length === 1 ? '' : 's'} (${answer.mode === 'hybrid' ? 'words and meaning' : 'words only'}):`;
+  const how = { hybrid: 'words and meaning', full_text: 'words only', vector: 'similar as a whole' }[answer.mode];
+  const head = answer.results.length === 0 ? 'No conversation matches.' : `${answer.results.length} conversation${answer.results.length === 1 ? '' : 's'} (${how}):`;
   const lines = answer.results.map((result, index) => `${index + 1}. ${result.title ?? '(untitled)'} — continuation_id ${result.continuation_id}\n   ${result.snippet.replace(/\s+/g, ' ')}`);
   return [head, ...lines, ...(answer.note === undefined ? [] : [`Note: ${answer.note}`])].join('\n');
 }
@@ -22,10 +23,11 @@ export const conversationSearchTool = defineTool({
   name: 'conversation_search',
   title: 'Search past conversations',
   description:
-    'Find your past conversations by what was said (full text) and what it was about (vector similarity), fused into one ranking. Each result has a continuation_id: pass it to any tool to continue that conversation.',
+    'Find your past conversations by what was said (full text) and what it was about (vector similarity), fused into one ranking, or the ones similar to a given conversation (similar_to). Each result has a continuation_id: pass it to any tool to continue that conversation.',
   category: 'fast',
   inputSchema: {
-    query: z.string().min(1).max(maxQueryChars).describe('What to look for, e.g. "what did GLM say about the auth refactor".'),
+    query: z.string().min(1).max(maxQueryChars).optional().describe('What to look for, e.g. "what did GLM say about the auth refactor".'),
+    similar_to: z.string().optional().describe('Instead of a query: find conversations like this one (its continuation_id), e.g. duplicates.'),
     limit: z.number().int().min(1).max(50).optional().describe('Results, default 10.'),
     since: z.string().optional().describe('Only turns from this date or time on (ISO 8601).'),
     until: z.string().optional().describe('Only turns up to this date or time (ISO 8601).'),
@@ -38,10 +40,20 @@ export const conversationSearchTool = defineTool({
   scopes: ['conversations:read'],
   async run(args, context) {
     const { services } = context;
+    if ((args.query === undefined) === (args.similar_to === undefined)) {
+      throw new ExaiError('invalid_argument', 'Pass either query (what to look for) or similar_to (a continuation_id), not both and not neither.');
+    }
+    if (args.similar_to !== undefined) {
+      const similar = await similarConversations({ db: services.db, embedder: services.search.embedder }, context.userId, parseThreadId(args.similar_to), {
+        ...(args.limit === undefined ? {} : { limit: args.limit }),
+        ...(args.threshold === undefined ? {} : { threshold: args.threshold }),
+      });
+      return { content: [{ type: 'text', text: answerText(similar) }], structuredContent: { ...similar } };
+    }
     const from = parseDate(args.since, 'since');
     const to = parseDate(args.until, 'until');
     const answer = await searchConversations({ db: services.db, embedder: services.search.embedder, logger: services.logger }, context.userId, {
-      query: args.query,
+      query: args.query!,
       ...(args.limit === undefined ? {} : { limit: args.limit }),
       ...(args.threshold === undefined ? {} : { threshold: args.threshold }),
       ...(from === undefined ? {} : { from }),

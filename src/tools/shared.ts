@@ -8,6 +8,7 @@ export const sharedParameters = {
   temperature: z.number().min(0).max(2).optional(),
   thinking_mode: z.enum(thinkingModes).optional().describe('Reasoning depth for thinking-capable models.'),
   use_websearch: z.boolean().optional().describe('Let the model search the web where it can.'),
+  use_memory: z.boolean().optional().describe('Also send the most related turns of your earlier conversations (found by conversation search).'),
   continuation_id: z.string().optional().describe('Continue this conversation (from an earlier result).'),
   files: z.array(z.string()).optional().describe('Absolute paths of files or folders to include, or ids of stored files (file_upload, POST /api/v1/files).'),
   images: z.array(z.string()).optional().describe('Absolute image paths or data URLs, for vision models.'),
@@ -24,6 +25,7 @@ export function consultArguments(prompt: string, args: SharedArguments): Consult
     ...(args.temperature === undefined ? {} : { temperature: args.temperature }),
     ...(args.thinking_mode === undefined ? {} : { thinkingMode: args.thinking_mode }),
     ...(args.use_websearch === undefined ? {} : { webSearch: args.use_websearch }),
+    ...(args.use_memory === undefined ? {} : { useMemory: args.use_memory }),
     ...(args.files === undefined ? {} : { files: args.files }),
     ...(args.images === undefined ? {} : { images: args.images }),
   };
@@ -43,6 +45,7 @@ export function modelResult(result: ConsultResult, extra: Record<string, unknown
     files: result.files,
     tokens: { input: result.inputTokens, output: result.outputTokens },
     web_search: result.webSearch,
+    ...(result.memory === undefined ? {} : { memory: result.memory }),
     ...(result.sources.length === 0 ? {} : { sources: result.sources }),
     ...(result.passedOver.length === 0 ? {} : { passed_over: result.passedOver }),
     ...(notes.length === 0 ? {} : { notes }),

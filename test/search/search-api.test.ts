@@ -54,6 +54,21 @@ describe.each(storageBackends())('search through MCP and REST on $name', (backen
     expect(await bad.text()).toMatch(/Unknown parameter colour/);
     const empty = await session.call('conversation_search', { query: '   ' });
     expect(empty.isError).toBe(true);
+
+    // use_memory: a new conversation gets the related earlier turns in its system prompt.
+    fake.requests.length = 0;
+    fake.script({ kind: 'answer', content: 'As discussed before: backoff with jitter.' });
+    const remembered = await session.call('chat', { prompt: 'Remind me how we retry webhook deliveries', model: 'glm-4.6', use_memory: true });
+    const memory = (remembered.structuredContent as { memory?: { continuation_id: string }[] }).memory;
+    expect(memory?.map((entry) => entry.continuation_id)).toEqual([continuation]);
+    const system = (fake.requests.find((request) => request.path?.endsWith('/chat/completions'))!.body as { messages: { role: string; content: string }[] }).messages[0]!;
+    expect(system.role).toBe('system');
+    expect(system.content).toContain(`continuation_id ${continuation}`);
+    expect(system.content).toContain('exponential backoff with jitter');
+    // Continuing that conversation itself does not bring it back as memory.
+    fake.script({ kind: 'answer', content: 'ok' });
+    const same = await session.call('chat', { prompt: 'And for webhook retries?', model: 'glm-4.6', use_memory: true, continuation_id: continuation });
+    expect((same.structuredContent as { memory?: { continuation_id: string }[] }).memory?.map((entry) => entry.continuation_id)).not.toContain(continuation);
   }, 60_000);
 });
 

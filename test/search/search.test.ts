@@ -14,7 +14,7 @@ import { asService, asUser } from '../../src/db/session.js';
 import type { Embedder } from '../../src/search/embedder.js';
 import { countPending, indexPendingMessages } from '../../src/search/indexer.js';
 import { LocalHashEmbedder } from '../../src/search/local-embedder.js';
-import { searchConversations } from '../../src/search/search.js';
+import { searchConversations, similarConversations } from '../../src/search/search.js';
 import { ensureUser } from '../../src/users/users.js';
 import { expectExaiError } from '../support/assertions.js';
 import { silentLogger, storageBackends, type TestDatabase } from '../support/backends.js';
@@ -111,6 +111,20 @@ describe.each(storageBackends())('conversation search on $name', (backend) => {
     expect(aliceRpc.rows[0]!.conversation_id).toBe(threads.auth);
     const direct = await asUser(database.db, bob, (tx) => tx.query('SELECT message_id FROM exai.message_embeddings WHERE owner_id = $1', [alice]));
     expect(direct.rows).toEqual([]);
+  });
+
+  it('finds the conversations like a given one, and says when it is not indexed yet', async () => {
+    const twin = await thread(alice, 'Token refresh again', 'chat', [['The refresh tokens in the authentication middleware never expire.', 'Give the refresh tokens an expiry and rotate them in the middleware.']]);
+    await indexPendingMessages(deps());
+    const similar = await similarConversations(deps(), alice, threads.auth!);
+    expect(similar.mode).toBe('vector');
+    expect(similar.results[0]?.continuation_id).toBe(twin);
+    expect(similar.results.map((result) => result.continuation_id)).not.toContain(threads.auth);
+    expect(similar.results.map((result) => result.continuation_id)).not.toContain(threads.bobAuth);
+    await expectExaiError(similarConversations(deps(), bob, threads.auth!));
+    const fresh = await thread(alice, 'Fresh', 'chat', [['not indexed yet', 'indeed']]);
+    expect((await similarConversations(deps(), alice, fresh)).note).toMatch(/not indexed yet/);
+    await indexPendingMessages(deps());
   });
 
   it('falls back to full text, saying so, when the embedder fails', async () => {
