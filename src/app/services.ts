@@ -167,7 +167,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       onNewObject: () => void runner.current?.send(fileJobNames.process, {}).catch((error: unknown) => logger.warn({ err: error }, 'could not queue file processing')),
     });
     const providerFiles = ProviderFiles.fromConfig(config, { db, files, logger });
-    const embedder = openEmbedder(config);
+    const embedder = openEmbedder(config, callMetrics);
     // Several instances may start at once: IF NOT EXISTS, and a race lost to another is harmless.
     await ensureModelIndex(db, embedder).catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not create the embedding model\'s index; search scans instead'));
     const search = {

@@ -28,6 +28,7 @@
  * key (some providers echo the key they refused).
  */
 import OpenAI from 'openai';
+import type { CallOutcome, CallRecorder } from '../providers/call-recorder.js';
 import { ExaiError, isExaiError } from '../errors.js';
 import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from '../providers/retry.js';
 import type { Embedder } from './embedder.js';
@@ -45,6 +46,8 @@ export interface ProviderEmbedderOptions {
   timeoutMs: number;
   /** Texts per request; 64 unless set. */
   batchSize?: number;
+  /** Where each batch request is recorded (the metrics: duration, tokens, outcome), as chat calls are. */
+  recorder?: CallRecorder;
   /** Four attempts with the chat backoff unless set. */
   retry?: RetryPolicy;
 }
@@ -154,12 +157,22 @@ export class ProviderEmbedder implements Embedder {
     for (const [number, batch] of batches.entries()) {
       const label = batches.length === 1 ? plural(batch.length, 'text') : `batch ${number + 1} of ${batches.length} (${plural(batch.length, 'text')})`;
       const input = batch.map((index) => texts[index]!);
-      const reply = await this.run(label, options.signal, (signal) =>
-        this.sdk.embeddings.create({ model: this.model, input, dimensions: this.dimensions, encoding_format: 'float' }, { signal }),
-      );
-      this.read(reply, batch.length, label).forEach((vector, position) => {
-        vectors[batch[position]!] = vector;
-      });
+      const started = Date.now();
+      const tries = { count: 0 };
+      try {
+        const reply = await this.run(label, options.signal, (signal) => {
+          tries.count += 1;
+          return this.sdk.embeddings.create({ model: this.model, input, dimensions: this.dimensions, encoding_format: 'float' }, { signal });
+        });
+        this.read(reply, batch.length, label).forEach((vector, position) => {
+          vectors[batch[position]!] = vector;
+        });
+        this.recordCall(started, tries.count, 'ok', null, reply.usage?.prompt_tokens ?? null);
+      } catch (error) {
+        const code = isExaiError(error) ? error.code : 'internal';
+        this.recordCall(started, tries.count, code === 'timeout' ? 'timeout' : code === 'cancelled' ? 'cancelled' : 'error', errorClassOf(error), null);
+        throw error;
+      }
     }
     return vectors;
   }
@@ -208,6 +221,25 @@ export class ProviderEmbedder implements Embedder {
       ordered[index] = normalise(vector);
     });
     return ordered as number[][];
+  }
+
+  private recordCall(started: number, attempts: number, outcome: CallOutcome, errorClassName: string | null, inputTokens: number | null): void {
+    this.options.recorder?.record({
+      at: new Date(started).toISOString(),
+      provider: this.provider,
+      model: this.model,
+      tool: null,
+      userId: null,
+      durationMs: Date.now() - started,
+      timeToFirstTokenMs: null,
+      inputTokens,
+      outputTokens: 0,
+      outcome,
+      errorClass: errorClassName,
+      attempts,
+      params: { model: this.model, temperature: null, thinking: null, webSearch: false, maxTokens: null },
+      apiKeyId: null,
+    });
   }
 
   /** One request under one deadline, retried while the failure is transient. */
@@ -278,4 +310,11 @@ export class ProviderEmbedder implements Embedder {
       { ...(redact(raw, apiKey) === raw ? { cause: error } : {}), details: { provider, model, error_class: kind } },
     );
   }
+}
+
+/** The short error class recorded with a failed batch. */
+function errorClassOf(error: unknown): string {
+  const details = isExaiError(error) ? error.details : undefined;
+  const recorded = details?.error_class;
+  return typeof recorded === 'string' ? recorded.slice(0, 100) : isExaiError(error) ? error.code : 'internal';
 }

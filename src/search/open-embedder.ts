@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Database } from '../db/types.js';
 import { ExaiError } from '../errors.js';
+import type { CallRecorder } from '../providers/call-recorder.js';
 import type { Embedder } from './embedder.js';
 import { ProviderEmbedder } from './embedding-client.js';
 import { LOCAL_EMBEDDING_MODEL, LocalHashEmbedder } from './local-embedder.js';
 
-export function openEmbedder(config: Pick<Config, 'search' | 'providers'>): Embedder {
+export function openEmbedder(config: Pick<Config, 'search' | 'providers'>, recorder?: CallRecorder): Embedder {
   const wanted = config.search.embedding;
   if (wanted === undefined) return new LocalHashEmbedder();
   const { providers } = config;
@@ -27,6 +28,7 @@ export function openEmbedder(config: Pick<Config, 'search' | 'providers'>): Embe
     model: wanted.model,
     dimensions: wanted.dimensions,
     timeoutMs: providers.timeoutMs,
+    ...(recorder === undefined ? {} : { recorder }),
   });
 }
 

@@ -102,6 +102,12 @@ describe.each(storageBackends())('search with a provider embedding model on $nam
     const indexes = await services.db.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE schemaname = 'exai' AND tablename = 'message_embeddings' AND indexdef LIKE '%embedding-3%'");
     expect(indexes.rows[0]?.indexdef).toMatch(/hnsw .*vector\(8\)/);
 
+    // Embedding calls are recorded with the other provider calls.
+    await services.recorder.flush();
+    const recorded = await services.db.query<{ n: number; tokens: number }>(
+      "SELECT count(*)::int AS n, coalesce(sum(input_tokens), 0)::int AS tokens FROM exai.performance_metrics WHERE kind = 'provider' AND model = 'embedding-3' AND outcome = 'ok'",
+    );
+    expect(recorded.rows[0]!.n).toBeGreaterThan(0);
     const found = (await session.call('conversation_search', { query: 'events partitions' })).structuredContent as { mode: string; embedder: { model: string; kind: string }; results: { continuation_id: string }[] };
     expect(found).toMatchObject({ mode: 'hybrid', embedder: { model: 'embedding-3', kind: 'semantic' } });
     expect(found.results).toHaveLength(1);
