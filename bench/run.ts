@@ -24,8 +24,10 @@ import {
 import { loadBenchmark } from './load.js';
 import { mcpBenchmark } from './mcp.js';
 import { metricsBenchmark } from './metrics.js';
+import { searchQualityBenchmark } from './search-quality.js';
+import { searchBenchmark } from './search.js';
 
-const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark, filesBenchmark];
+const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark, filesBenchmark, searchBenchmark, searchQualityBenchmark];
 
 interface Options {
   quick: boolean;
