@@ -18,6 +18,7 @@ import type { CallOutcome, CallRecorder } from './call-recorder.js';
 import type { PerformanceParams } from '../metrics/param-hash.js';
 import { defaultRetryPolicy, errorClass, isLostConnection, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
 import type { BuiltinTool, ChatMessage, ChatRequest, ChatResult, WebSearchStatus, WebSource } from './types.js';
+import { hostOf, pause, redact, settingPrefix, TimeoutReason } from './call-helpers.js';
 
 export interface ProviderClientOptions {
   /** Name in records and messages: `kimi`, `glm`, `openai-compat`. */
@@ -99,25 +100,6 @@ function protocolError(errorClassName: string, message: string, provider: string
   return new ExaiError('provider_error', message, { details: { provider, model, error_class: errorClassName } });
 }
 
-/** The prefix of a provider's settings: KIMI_*, GLM_*, OPENAI_COMPAT_*. */
-function settingPrefix(provider: string): string {
-  return provider.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
-}
-
-/** Provider text without the API key: some providers quote the key they refused. */
-function redact(text: string, apiKey: string | undefined): string {
-  return apiKey === undefined || apiKey.length < 8 ? text : text.replaceAll(apiKey, '[redacted]');
-}
-
-/** Host and port of the base URL, without any credentials in it. */
-function hostOf(baseUrl: string): string {
-  try {
-    return new URL(baseUrl).host;
-  } catch {
-    return 'its base URL';
-  }
-}
-
 /** What the caller can do about a failure of this class. */
 function advice(kind: string, provider: string, model: string, baseUrl: string): string | undefined {
   const prefix = settingPrefix(provider);
@@ -129,25 +111,6 @@ function advice(kind: string, provider: string, model: string, baseUrl: string):
   if (kind === 'network') return `Try again; if it keeps failing, check the network and ${prefix}_BASE_URL (${hostOf(baseUrl)}).`;
   return undefined;
 }
-
-/** Waits, unless the call is aborted first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-class TimeoutReason extends Error {}
-
 /** The record's error class: the protocol failure's own, else the transport's. */
 function classOf(error: unknown): string {
   const named = isExaiError(error) ? error.details?.error_class : undefined;

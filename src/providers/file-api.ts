@@ -10,6 +10,7 @@
 import OpenAI, { APIError, toFile } from 'openai';
 import { ExaiError, isExaiError } from '../errors.js';
 import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
+import { hostOf, pause, redact, settingPrefix, TimeoutReason } from './call-helpers.js';
 
 export interface FileApiOptions {
   /** Name in messages and settings: `kimi`, `glm`. */
@@ -72,42 +73,6 @@ function isTooLarge(error: unknown): boolean {
   if (!(error instanceof APIError)) return false;
   return error.status === 413 || (error.status === 400 && /too large|exceeds?\b.*\b(size|limit)|size limit/i.test(error.message));
 }
-
-/** The prefix of a provider's settings: KIMI_*, GLM_*. */
-function settingPrefix(provider: string): string {
-  return provider.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
-}
-
-/** Provider text without the API key: some providers quote the key they refused. */
-function redact(text: string, apiKey: string | undefined): string {
-  return apiKey === undefined || apiKey.length < 8 ? text : text.replaceAll(apiKey, '[redacted]');
-}
-
-function hostOf(baseUrl: string): string {
-  try {
-    return new URL(baseUrl).host;
-  } catch {
-    return 'its base URL';
-  }
-}
-
-/** Waits, unless the operation is aborted first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-class TimeoutReason extends Error {}
 
 /** One operation, for messages: `upload of "notes.pdf"`, `content of file-abc`. */
 interface Operation {

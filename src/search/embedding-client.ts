@@ -32,6 +32,9 @@ import type { CallOutcome, CallRecorder } from '../providers/call-recorder.js';
 import { ExaiError, isExaiError } from '../errors.js';
 import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from '../providers/retry.js';
 import type { Embedder } from './embedder.js';
+import { hostOf, pause, redact, settingPrefix, TimeoutReason } from '../providers/call-helpers.js';
+
+const modelSetting = 'EXAI_EMBEDDING_MODEL';
 
 export interface ProviderEmbedderOptions {
   /** Name in messages and settings: `glm`, `ollama`, `openai-compat`. */
@@ -57,44 +60,6 @@ export const defaultEmbeddingBatchSize = 64;
 /** The setting that holds the vector length, named in messages. */
 const dimensionsSetting = 'EXAI_EMBEDDING_DIMENSIONS';
 /** The setting that holds the model id, named in messages. */
-const modelSetting = 'EXAI_EMBEDDING_MODEL';
-
-/** The prefix of a provider's settings: GLM_*, OLLAMA_*, OPENAI_COMPAT_*. */
-function settingPrefix(provider: string): string {
-  return provider.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
-}
-
-/** Provider text without the API key: some providers quote the key they refused. */
-function redact(text: string, apiKey: string | undefined): string {
-  return apiKey === undefined || apiKey.length < 8 ? text : text.replaceAll(apiKey, '[redacted]');
-}
-
-function hostOf(baseUrl: string): string {
-  try {
-    return new URL(baseUrl).host;
-  } catch {
-    return 'its base URL';
-  }
-}
-
-/** Waits, unless the request is aborted first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-class TimeoutReason extends Error {}
-
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 /** A vector as the reply holds it: numbers, or base64 of little-endian float32 values. Undefined when it is neither. */
