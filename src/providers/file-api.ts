@@ -9,8 +9,8 @@
  */
 import OpenAI, { APIError, toFile } from 'openai';
 import { ExaiError, isExaiError } from '../errors.js';
-import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from './retry.js';
-import { hostOf, pause, redact, settingPrefix, TimeoutReason } from './call-helpers.js';
+import { defaultRetryPolicy, errorClass, type RetryPolicy } from './retry.js';
+import { hostOf, redact, retryWithinDeadline, settingPrefix, TimeoutReason } from './call-helpers.js';
 
 export interface FileApiOptions {
   /** Name in messages and settings: `kimi`, `glm`. */
@@ -134,30 +134,10 @@ class FileApi implements ProviderFileApi {
   }
 
   /** One operation under one deadline, retried while the failure is transient. */
-  private async run<T>(operation: Operation, callerSignal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutReason()), this.options.timeoutMs);
-    const onCallerAbort = () => controller.abort(callerSignal?.reason);
-    if (callerSignal?.aborted) onCallerAbort();
-    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-    let attempts = 0;
-    try {
-      for (;;) {
-        attempts += 1;
-        try {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          return await attempt(controller.signal);
-        } catch (error) {
-          if (controller.signal.aborted || attempts >= this.retry.maxAttempts || !isRetryable(error)) throw error;
-          await pause(retryDelayMs(attempts, error, this.retry), controller.signal);
-        }
-      }
-    } catch (error) {
-      throw this.failure(operation, error, attempts, controller.signal);
-    } finally {
-      clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', onCallerAbort);
-    }
+  private run<T>(operation: Operation, callerSignal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return retryWithinDeadline({ timeoutMs: this.options.timeoutMs, signal: callerSignal, retry: this.retry }, attempt, (error, attempts, signal) =>
+      this.failure(operation, error, attempts, signal),
+    );
   }
 
   /** The ExaiError for a failed operation: what went wrong and what the user can do. */

@@ -30,9 +30,9 @@
 import OpenAI from 'openai';
 import type { CallOutcome, CallRecorder } from '../providers/call-recorder.js';
 import { ExaiError, isExaiError } from '../errors.js';
-import { defaultRetryPolicy, errorClass, isRetryable, retryDelayMs, type RetryPolicy } from '../providers/retry.js';
+import { defaultRetryPolicy, errorClass, type RetryPolicy } from '../providers/retry.js';
 import type { Embedder } from './embedder.js';
-import { hostOf, pause, redact, settingPrefix, TimeoutReason } from '../providers/call-helpers.js';
+import { hostOf, redact, retryWithinDeadline, settingPrefix, TimeoutReason } from '../providers/call-helpers.js';
 
 const modelSetting = 'EXAI_EMBEDDING_MODEL';
 
@@ -208,30 +208,10 @@ export class ProviderEmbedder implements Embedder {
   }
 
   /** One request under one deadline, retried while the failure is transient. */
-  private async run<T>(label: string, callerSignal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutReason()), this.options.timeoutMs);
-    const onCallerAbort = () => controller.abort(callerSignal?.reason);
-    if (callerSignal?.aborted) onCallerAbort();
-    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-    let attempts = 0;
-    try {
-      for (;;) {
-        attempts += 1;
-        try {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          return await attempt(controller.signal);
-        } catch (error) {
-          if (controller.signal.aborted || attempts >= this.retry.maxAttempts || !isRetryable(error)) throw error;
-          await pause(retryDelayMs(attempts, error, this.retry), controller.signal);
-        }
-      }
-    } catch (error) {
-      throw this.failure(label, error, attempts, controller.signal);
-    } finally {
-      clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', onCallerAbort);
-    }
+  private run<T>(label: string, callerSignal: AbortSignal | undefined, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return retryWithinDeadline({ timeoutMs: this.options.timeoutMs, signal: callerSignal, retry: this.retry }, attempt, (error, attempts, signal) =>
+      this.failure(label, error, attempts, signal),
+    );
   }
 
   /** The ExaiError for a failed request: what went wrong and what the user can do. */
