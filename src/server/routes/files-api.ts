@@ -19,30 +19,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { recordAudit } from '../../audit/audit-log.js';
 import type { Authenticator } from '../../auth/authenticator.js';
-import { limitSubject } from '../../auth/principal.js';
 import { ExaiError } from '../../errors.js';
 import { bucketNames } from '../../files/buckets.js';
 import type { OpenedFile } from '../../files/file-handler.js';
 import { publicFile } from '../../files/file-record.js';
 import { UrlSigner, urlSigningSecret } from '../../files/signed-urls.js';
 import { baseUrl, requireScope } from '../authentication.js';
+import { withinLimits } from '../request-limits.js';
 import { parseRange } from '../byte-ranges.js';
 
 export const filesApiPrefix = '/api/v1/files';
 
 type Params = { id: string };
 type Query = Record<string, string | undefined>;
-
-/** Counted against the caller's request limits like a tool call. */
-async function withinLimits<T>(services: Services, request: FastifyRequest, answer: () => Promise<T>): Promise<T> {
-  const principal = request.principal!;
-  const permit = await services.limits.admit(limitSubject(principal), { ...services.config.rateLimits, ...principal.limits });
-  try {
-    return await answer();
-  } finally {
-    await permit.release().catch(() => undefined);
-  }
-}
 
 function bucketOf(value: string | undefined): string | undefined {
   if (value === undefined || value === '') return undefined;

@@ -8,12 +8,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import type { Authenticator } from '../../auth/authenticator.js';
-import { hasScope, limitSubject } from '../../auth/principal.js';
+import { hasScope } from '../../auth/principal.js';
 import type { PerformanceInput } from '../../metrics/report-input.js';
 import { performanceInputFrom, usageInputFrom, type RawParams } from '../../metrics/report-params.js';
 import { performanceReport, usageReport } from '../../metrics/reports.js';
 import type { StatsScope } from '../../metrics/stats-query.js';
 import { requireScope } from '../authentication.js';
+import { withinLimits } from '../request-limits.js';
 
 export const metricsApiPrefix = '/api/v1/metrics';
 
@@ -34,17 +35,6 @@ function scopeOf(services: Services, request: FastifyRequest): StatsScope {
 }
 
 const query = (request: FastifyRequest) => (request.query ?? {}) as RawParams;
-
-/** Counted against the caller's request limits like a tool call; over a limit, 429 with Retry-After. */
-async function withinLimits<T>(services: Services, request: FastifyRequest, answer: () => Promise<T>): Promise<T> {
-  const principal = request.principal!;
-  const permit = await services.limits.admit(limitSubject(principal), { ...services.config.rateLimits, ...principal.limits });
-  try {
-    return await answer();
-  } finally {
-    await permit.release().catch(() => undefined);
-  }
-}
 
 export function registerMetricsApiRoutes(app: FastifyInstance, services: Services, authenticator: Authenticator): void {
   // On request, like /mcp: nothing is parsed for a caller without the scope.

@@ -7,11 +7,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../app/services.js';
 import type { Authenticator } from '../../auth/authenticator.js';
-import { limitSubject } from '../../auth/principal.js';
 import { parseThreadId } from '../../conversations/validate.js';
 import { ExaiError } from '../../errors.js';
 import { searchConversations } from '../../search/search.js';
 import { requireScope } from '../authentication.js';
+import { withinLimits } from '../request-limits.js';
 
 export const searchApiPath = '/api/v1/search';
 
@@ -44,10 +44,9 @@ export function registerSearchApiRoutes(app: FastifyInstance, services: Services
       const threshold = numberOf(query.threshold, 'threshold');
       const from = dateOf(query.since, 'since');
       const to = dateOf(query.until, 'until');
-      const permit = await services.limits.admit(limitSubject(principal), { ...services.config.rateLimits, ...principal.limits });
-      try {
-        const answer = await searchConversations({ db: services.db, embedder: services.search.embedder, logger: services.logger }, principal.userId, {
-          query: query.q,
+      const answer = await withinLimits(services, request, () =>
+        searchConversations({ db: services.db, embedder: services.search.embedder, logger: services.logger }, principal.userId, {
+          query: query.q!,
           ...(limit === undefined ? {} : { limit }),
           ...(threshold === undefined ? {} : { threshold }),
           ...(from === undefined ? {} : { from }),
@@ -55,11 +54,9 @@ export function registerSearchApiRoutes(app: FastifyInstance, services: Services
           ...(query.tool === undefined ? {} : { tool: query.tool }),
           ...(query.model === undefined ? {} : { model: query.model }),
           ...(query.conversation_id === undefined ? {} : { conversationId: parseThreadId(query.conversation_id) }),
-        });
-        return reply.header('cache-control', 'private, no-store').send(answer);
-      } finally {
-        await permit.release().catch(() => undefined);
-      }
+        }),
+      );
+      return reply.header('cache-control', 'private, no-store').send(answer);
     },
   );
 }
