@@ -291,6 +291,18 @@ export class FileHandler {
     return rows.rows.map(toFileRecord);
   }
 
+  /**
+   * Whether the store holds the object. Asked up to three times, 100 ms apart: some S3-compatible
+   * services answer 404 for a moment while a racing upload of the same bytes rewrites the object.
+   */
+  private async objectPresent(key: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      if ((await this.options.store.stat(key)) !== undefined) return true;
+    }
+    return false;
+  }
+
   /** Whether the user already has a live file with these bytes. */
   private async hasLiveFile(userId: string, sha256: string): Promise<boolean> {
     const found = await asUser(this.options.db, userId, (tx) => tx.query('SELECT 1 FROM exai.file_metadata WHERE sha256 = $1 AND deleted_at IS NULL', [sha256]));
@@ -323,7 +335,7 @@ export class FileHandler {
       );
       // A new object row: a purge or sweep may have removed the bytes between our put and this lock
       // (also bytes we wrote just now). Check, rather than record a row without bytes.
-      if (object.rows[0]!.inserted && (await this.options.store.stat(stored.key)) === undefined) {
+      if (object.rows[0]!.inserted && !(await this.objectPresent(stored.key))) {
         throw new ExaiError('conflict', 'The file was being cleaned up while it was uploaded; nothing was stored. Upload it again.');
       }
       const existing = await tx.query<FileRow>(

@@ -57,6 +57,25 @@ export interface SearchAnswer {
   note?: string;
 }
 
+/**
+ * Words too common to tell messages apart. The full-text side ORs the query's
+ * words; without this, "the" or "to" would match nearly every message (and
+ * keep PostgreSQL from using the GIN index), and outrank the rare word that matters.
+ */
+const stopwords = new Set(
+  ('a an and are as at be but by can could did do does for from had has have how i if in into is it its me my of on or our so ' +
+    'should that the their them then there these they this to was we were what when where which who why will with would you your ' +
+    'der die das und ist ein eine zu den mit von nicht wie')
+    .split(' '),
+);
+
+/** The query's words without stopwords (all of them when nothing else is left), for the full-text side. */
+export function textQuery(query: string): string {
+  const words = query.match(/[\p{L}\p{N}\p{Extended_Pictographic}]+/gu) ?? [];
+  const kept = words.filter((word) => !stopwords.has(word.toLowerCase()));
+  return (kept.length > 0 ? kept : words).join(' ');
+}
+
 /** RRF's constant: ranks deep in one list still count a little (Cormack et al. use 60). */
 const rrfK = 60;
 /** How many candidates each signal contributes before fusion. */
@@ -105,7 +124,7 @@ export async function searchConversations(
     note = `The embedding model ${embedder.model} could not be reached, so these results come from full-text search alone.`;
   }
   const filters: string[] = [];
-  const params: unknown[] = [checked.query];
+  const params: unknown[] = [];
   const add = (value: unknown) => {
     params.push(value);
     return `$${params.length}`;
@@ -118,13 +137,15 @@ export async function searchConversations(
   if (input.excludeConversationId !== undefined) filters.push(`m.conversation_id <> ${add(input.excludeConversationId)}`);
   const where = filters.length === 0 ? '' : `AND ${filters.join(' AND ')}`;
   const dims = embedder.dimensions;
-  let vectorCte = 'vec AS (SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
+  let vectorCte =
+    'vec AS (SELECT NULL::uuid AS id, NULL::uuid AS conversation_id, NULL::text AS content, NULL::integer AS seq, NULL::text AS role, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
   if (vector !== undefined) {
     const queryVector = add(`[${vector.join(',')}]`);
     const model = add(embedder.model);
     const distance = `e.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
     vectorCte = `vec AS (
-           SELECT e.message_id AS id, row_number() OVER (ORDER BY ${distance}) AS rank, 1 - (${distance}) AS similarity
+           SELECT e.message_id AS id, m.conversation_id, m.content, m.seq, m.role,
+                  row_number() OVER (ORDER BY ${distance}) AS rank, 1 - (${distance}) AS similarity
              FROM exai.message_embeddings e JOIN exai.messages m ON m.id = e.message_id
             WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${where}
             ORDER BY ${distance}
@@ -134,28 +155,31 @@ export async function searchConversations(
   const pairSql = `(SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\\n' ORDER BY p.seq) FROM exai.messages p
       WHERE p.conversation_id = b.conversation_id
         AND p.seq BETWEEN b.seq - (CASE WHEN b.role = 'assistant' THEN 1 ELSE 0 END) AND b.seq + (CASE WHEN b.role = 'user' THEN 1 ELSE 0 END))`;
+  const textParam = add(textQuery(checked.query));
   const thresholdParam = add(checked.threshold);
   const limitParam = add(checked.limit);
   const sql = `
-    WITH q AS (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', $1)::text, ' & ', ' | ')) AS tsq),
+    WITH q AS (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq),
     fts AS (
-      SELECT m.id, row_number() OVER (ORDER BY ts_rank_cd(m.content_tsv, q.tsq) DESC, m.created_at DESC) AS rank
+      SELECT m.id, m.conversation_id, m.content, m.seq, m.role,
+             row_number() OVER (ORDER BY ts_rank_cd(m.content_tsv, q.tsq, 1) DESC, m.created_at DESC) AS rank
         FROM exai.messages m, q
        WHERE m.content_tsv @@ q.tsq ${where} ${signals === 'vector' ? 'AND false' : ''}
-       ORDER BY ts_rank_cd(m.content_tsv, q.tsq) DESC, m.created_at DESC
+       ORDER BY ts_rank_cd(m.content_tsv, q.tsq, 1) DESC, m.created_at DESC
        LIMIT ${candidates}),
     ${vectorCte},
     fused AS (
-      SELECT coalesce(f.id, v.id) AS id,
+      SELECT coalesce(f.id, v.id) AS id, coalesce(f.conversation_id, v.conversation_id) AS conversation_id,
+             coalesce(f.content, v.content) AS content, coalesce(f.seq, v.seq) AS seq, coalesce(f.role, v.role) AS role,
              coalesce(1.0 / (${rrfK} + f.rank), 0) + coalesce(1.0 / (${rrfK} + v.rank), 0) AS score,
              f.id IS NOT NULL AS by_text,
              v.id IS NOT NULL AND v.similarity >= ${thresholdParam} AS by_meaning
         FROM fts f FULL JOIN vec v ON v.id = f.id
        WHERE f.id IS NOT NULL OR v.similarity >= ${thresholdParam}),
     best AS (
-      SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content, m.seq, m.role, fused.score, fused.by_text, fused.by_meaning
-        FROM fused JOIN exai.messages m ON m.id = fused.id
-       ORDER BY m.conversation_id, fused.score DESC)
+      SELECT DISTINCT ON (conversation_id) conversation_id, content, seq, role, score, by_text, by_meaning
+        FROM fused
+       ORDER BY conversation_id, score DESC)
     SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, c.updated_at, ${input.withContent === true ? pairSql : 'NULL::text'} AS content,
            ts_headline('simple', left(b.content, 20000), q.tsq, 'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=**, StopSel=**, FragmentDelimiter=" … "') AS snippet
       FROM best b JOIN exai.conversations c ON c.id = b.conversation_id, q

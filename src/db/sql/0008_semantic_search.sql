@@ -16,8 +16,8 @@ CREATE TABLE exai.message_embeddings (
   PRIMARY KEY (message_id, model)
 );
 CREATE INDEX message_embeddings_owner_idx ON exai.message_embeddings (owner_id, model);
--- The built-in lexical embedder's index. m and ef_construction are pgvector's defaults, which
--- reach recall@10 ≥ 0.95 with ef_search 40-100 at this size (see README "Search").
+-- The built-in lexical embedder's index, with pgvector's default m and ef_construction. Its hashed
+-- vectors are hard for HNSW: see README "Search" for the recall measured per ef_search.
 CREATE INDEX message_embeddings_local_hnsw ON exai.message_embeddings
   USING hnsw ((embedding::vector(384)) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
   WHERE model = 'exai-local-hash-384';
