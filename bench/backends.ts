@@ -50,7 +50,8 @@ export function externalUrls(env: NodeJS.ProcessEnv = process.env): ExternalUrls
   return { missing: missing.join(' and ') };
 }
 
-export async function openPgliteBackend(logger: Logger): Promise<BenchBackend> {
+/** A new in-memory PGlite with the schema applied. */
+export async function openMigratedPglite(): Promise<Database> {
   const db = await openPglite(undefined);
   try {
     await migrate(db);
@@ -58,6 +59,11 @@ export async function openPgliteBackend(logger: Logger): Promise<BenchBackend> {
     await db.close();
     throw error;
   }
+  return db;
+}
+
+export async function openPgliteBackend(logger: Logger): Promise<BenchBackend> {
+  const db = await openMigratedPglite();
   const cache: Cache = new MemoryCache(memoryCacheOptions);
   // As `exai serve` does: PGlite has no autovacuum.
   const maintenance = startPgliteMaintenance(db, logger);

@@ -13,12 +13,10 @@
  */
 import { MemoryCache } from '../src/cache/memory.js';
 import { ConversationStore } from '../src/conversations/store.js';
-import { migrate } from '../src/db/migrate.js';
-import { openPglite } from '../src/db/pglite.js';
 import { openPostgres } from '../src/db/postgres.js';
 import { asService } from '../src/db/session.js';
 import type { Database, Queryable } from '../src/db/types.js';
-import { externalUrls, openPostgresBackend, storeOptions } from './backends.js';
+import { externalUrls, openMigratedPglite, openPostgresBackend, storeOptions } from './backends.js';
 import type { BenchBackend, BenchContext } from './harness.js';
 import { seededRandom } from './workload.js';
 
@@ -28,13 +26,7 @@ import { seededRandom } from './workload.js';
 export async function openFreshBackend(context: BenchContext): Promise<BenchBackend> {
   if (context.backend.db.kind === 'pglite') {
     // Not openPgliteBackend: its maintenance timer would VACUUM tables in the middle of a timing.
-    const db = await openPglite(undefined);
-    try {
-      await migrate(db);
-    } catch (error) {
-      await db.close();
-      throw error;
-    }
+    const db = await openMigratedPglite();
     const cache = new MemoryCache({ maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 });
     const createStore = (database: Database) => new ConversationStore(database, cache, storeOptions, context.logger);
     return {

@@ -33,6 +33,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '../../bench/workload.js';
 
 type Usage = { prompt_tokens: number; completion_tokens: number };
 
@@ -84,18 +85,6 @@ export type FakeReply =
 export type FakeEmbeddingReply =
   | { kind: 'serve'; dimensions?: number; omit?: number; shuffle?: boolean }
   | Extract<FakeReply, { kind: 'error' | 'hang' | 'drop' | 'raw' }>;
-
-/** Seeded pseudo-random numbers in [0, 1) (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The vector the fake answers for `text`: values in [-1, 1) seeded by the text (FNV-1a), not normalised. */
 export function fakeEmbedding(text: string, dimensions: number): number[] {
