@@ -10,7 +10,8 @@
  * second process's fills in progress.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open as openFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -135,12 +136,14 @@ export class DiskTier {
     this.filling.set(key, abort);
     this.reserved += size;
     const temporaryPath = path.join(this.temporary, `${Date.now()}-${randomBytes(8).toString('hex')}`);
+    let writer: WriteStream | undefined;
     try {
       // Make the room before writing, so the files on disk never pass the bound.
       await Promise.all(this.evict());
       await mkdir(this.temporary, { recursive: true, mode: 0o700 });
       const verify = new VerifyingStream(key.slice('sha256/'.length), size);
-      await pipeline(source, verify, createWriteStream(temporaryPath, { mode: 0o600 }), { signal: abort.signal });
+      writer = createWriteStream(temporaryPath, { mode: 0o600 });
+      await pipeline(source, verify, writer, { signal: abort.signal });
       await this.removals.get(key);
       await mkdir(path.dirname(finalPath), { recursive: true, mode: 0o700 });
       await rename(temporaryPath, finalPath);
@@ -153,6 +156,9 @@ export class DiskTier {
       this.bytes += size;
     } catch (error) {
       source.destroy();
+      // An abort can land before the write stream has opened its file; the open still happens
+      // afterwards, so wait for the stream to close before removing what it created.
+      if (writer !== undefined && !writer.closed) await once(writer, 'close').catch(() => undefined);
       await rm(temporaryPath, { force: true });
       throw error;
     } finally {
