@@ -15,6 +15,7 @@ import { listJobs, retryJob } from '../jobs/list-jobs.js';
 import { jobStates } from '../jobs/types.js';
 import { createUser, deleteUser, findUserByHandle, listUsers } from '../users/users.js';
 import { statsOperations } from './stats-operations.js';
+import { countPendingChunks, indexPendingFileChunks } from '../search/file-indexer.js';
 import { indexPendingMessages } from '../search/indexer.js';
 import { openEmbedder } from '../search/open-embedder.js';
 import { createLogger } from '../logger.js';
@@ -88,11 +89,14 @@ export const adminOperations = {
     (context, input) => listJobs(context.db, input),
   ),
   'jobs.retry': operation(z.object({ id: z.string().max(200) }), (context, input) => retryJob(context.db, input.id, context.actor)),
-  // Search: embed up to `batches` batches of messages that have no vector for the configured model yet.
+  // Search: embed up to `batches` batches of messages, then of file chunks, that have no vector for the configured model yet.
   'search.reindex': operation(z.object({ batches: z.number().int().min(1).max(100).optional() }), async (context, input) => {
     const embedder = openEmbedder(context.config);
-    const progress = await indexPendingMessages({ db: context.db, embedder, logger: createLogger('silent') }, { maxBatches: input.batches ?? 10 });
-    return { ...progress, model: embedder.model };
+    const deps = { db: context.db, embedder, logger: createLogger('silent') };
+    const messages = await indexPendingMessages(deps, { maxBatches: input.batches ?? 10 });
+    // Files' text once the messages are done: new turns are what users search for most.
+    const chunks = messages.remaining === 0 ? await indexPendingFileChunks(deps, { maxBatches: input.batches ?? 10 }) : { indexed: 0, remaining: await countPendingChunks(context.db, embedder.model) };
+    return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model };
   }),
   // Performance, usage and alert events as the operator sees them: everyone's, or one user's.
   ...statsOperations,

@@ -182,7 +182,7 @@ export async function createServices(config: Config, logger: Logger, options: Cr
       ? await startJobRunner({
           db,
           logger,
-          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, providerFiles, logger }),
+          definitions: [...metricsJobs({ db, logger, alertRules: config.metrics.alertRules }), ...fileJobs({ db, store, reader, providerFiles, logger, onProcessed: search.notify }),
             ...searchJobs({ db, embedder, logger })],
         })
       : undefined;

@@ -16,7 +16,7 @@ export const purgeGraceMs = 60 * 60_000;
 /** An object younger than this may belong to an upload whose rows are being written right now. */
 export const sweepGraceMs = 24 * 60 * 60_000;
 
-export function fileJobs(deps: CleanupDeps): JobDefinition[] {
+export function fileJobs(deps: CleanupDeps & { onProcessed?: () => void }): JobDefinition[] {
   return [
     {
       name: fileJobNames.process,
@@ -28,9 +28,14 @@ export function fileJobs(deps: CleanupDeps): JobDefinition[] {
       async run(_data, { signal }) {
         // Until nothing is pending: one run catches up after a burst of uploads.
         // A failing object counts as tried and is left for a later run, so this ends.
+        let processed = 0;
         for (let round = 0; round < 20 && !signal.aborted; round += 1) {
-          if ((await processPendingObjects(deps, { limit: 50, signal })) === 0) break;
+          const done = await processPendingObjects(deps, { limit: 50, signal });
+          processed += done;
+          if (done === 0) break;
         }
+        // Extracted text is searchable once the search indexing job has chunked and embedded it.
+        if (processed > 0) deps.onProcessed?.();
       },
     },
     {

@@ -50,7 +50,7 @@ export async function countPending(db: Database, model: string): Promise<number>
 }
 
 /** Vectors as pgvector's text form; a zero vector (nothing to embed) is stored as null. */
-function vectorText(vector: readonly number[], dimensions: number, model: string): string | null {
+export function vectorText(vector: readonly number[], dimensions: number, model: string): string | null {
   if (vector.length !== dimensions) {
     throw new ExaiError('provider_error', `The embedding model ${model} returned a ${vector.length}-dimensional vector where ${dimensions} were expected; nothing was stored.`);
   }

@@ -33,7 +33,7 @@ export function openEmbedder(config: Pick<Config, 'search' | 'providers'>, recor
 }
 
 /**
- * Creates the model's partial HNSW index on the cast to its dimension, once
+ * Creates the model's partial HNSW indexes (messages and file chunks) on the cast to its dimension, once
  * (the migration made the built-in model's). Runs as the connecting role, which
  * owns the table; the model name was checked against a strict pattern.
  */
@@ -42,10 +42,12 @@ export async function ensureModelIndex(db: Database, embedder: Embedder): Promis
   if (!/^[A-Za-z0-9._:/-]{1,200}$/.test(embedder.model) || !Number.isInteger(embedder.dimensions) || embedder.dimensions > 2000) {
     throw new ExaiError('invalid_config', `Cannot index embeddings of ${JSON.stringify(embedder.model)} with ${embedder.dimensions} dimensions: HNSW takes at most 2000.`);
   }
-  const name = `message_embeddings_${createHash('sha256').update(`${embedder.model}/${embedder.dimensions}`).digest('hex').slice(0, 12)}_hnsw`;
-  await db.query(
-    `CREATE INDEX IF NOT EXISTS ${name} ON exai.message_embeddings
-       USING hnsw ((embedding::vector(${embedder.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
-       WHERE model = '${embedder.model}' AND dimensions = ${embedder.dimensions}`,
-  );
+  const suffix = createHash('sha256').update(`${embedder.model}/${embedder.dimensions}`).digest('hex').slice(0, 12);
+  for (const table of ['message_embeddings', 'file_chunk_embeddings']) {
+    await db.query(
+      `CREATE INDEX IF NOT EXISTS ${table}_${suffix}_hnsw ON exai.${table}
+         USING hnsw ((embedding::vector(${embedder.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
+         WHERE model = '${embedder.model}' AND dimensions = ${embedder.dimensions}`,
+    );
+  }
 }

@@ -1,9 +1,10 @@
 /**
  * The indexing job: `search.index` embeds what has no vector yet, queued after
- * each stored turn and run every minute to catch up (a singleton, so several
+ * each stored turn or extracted file text, and run every minute to catch up (a singleton, so several
  * instances never embed the same messages twice at once).
  */
 import type { JobDefinition } from '../jobs/types.js';
+import { indexPendingFileChunks } from './file-indexer.js';
 import { indexPendingMessages, type IndexerDeps } from './indexer.js';
 
 export const searchJobNames = { index: 'search.index' } as const;
@@ -20,6 +21,9 @@ export function searchJobs(deps: IndexerDeps): JobDefinition[] {
       async run(_data, { signal }) {
         const progress = await indexPendingMessages(deps, { signal, maxBatches: 50 });
         if (progress.indexed > 0) deps.logger.debug(progress, 'messages embedded for search');
+        // Then files' text, chunked and embedded; messages first, since new turns are searched for most.
+        const files = await indexPendingFileChunks(deps, { signal, maxBatches: 50 });
+        if (files.indexed > 0) deps.logger.debug(files, 'file chunks embedded for search');
       },
     },
   ];

@@ -1,9 +1,10 @@
 /**
  * Hybrid search over a user's conversations: PostgreSQL full-text search (the
- * messages' tsvector, any of the query's words, ranked by how many and how
- * close) and vector similarity (the embedder's vectors, through
- * the model's HNSW index) fused by reciprocal rank fusion, one result per
- * conversation (its best message), with the matching words highlighted. Runs
+ * tsvector of messages and of the chunks of files linked to the conversations,
+ * any of the query's words, ranked by how many and how close) and vector
+ * similarity (the embedder's vectors, through the model's HNSW indexes) fused
+ * by reciprocal rank fusion, one result per conversation (its best message or
+ * file passage), with the matching words highlighted. Runs
  * as the user: row-level security decides what exists. When the query cannot
  * be embedded (the provider is down) or no vectors exist yet, full text alone
  * answers, and the result says so.
@@ -44,6 +45,8 @@ export interface SearchResult {
   /** Which signals found it. */
   matched: ('text' | 'meaning')[];
   updated_at: string;
+  /** When the best match is a passage of a file linked to the conversation: the file's name. */
+  file?: string;
   /** With `withContent`: the best matching message and its other half. */
   content?: string;
 }
@@ -123,64 +126,113 @@ export async function searchConversations(
     deps.logger.warn({ err: error instanceof Error ? error.message : String(error), model: embedder.model }, 'search query could not be embedded; full text only');
     note = `The embedding model ${embedder.model} could not be reached, so these results come from full-text search alone.`;
   }
-  const filters: string[] = [];
   const params: unknown[] = [];
   const add = (value: unknown) => {
     params.push(value);
     return `$${params.length}`;
   };
-  if (input.from !== undefined) filters.push(`m.created_at >= ${add(input.from)}`);
-  if (input.to !== undefined) filters.push(`m.created_at <= ${add(input.to)}`);
-  if (input.tool !== undefined) filters.push(`m.conversation_id IN (SELECT id FROM exai.conversations WHERE tool_name = ${add(input.tool)})`);
-  if (input.model !== undefined) filters.push(`m.conversation_id IN (SELECT conversation_id FROM exai.messages WHERE model = ${add(input.model)})`);
-  if (input.conversationId !== undefined) filters.push(`m.conversation_id = ${add(input.conversationId)}`);
-  if (input.excludeConversationId !== undefined) filters.push(`m.conversation_id <> ${add(input.excludeConversationId)}`);
-  const where = filters.length === 0 ? '' : `AND ${filters.join(' AND ')}`;
+  const filter = {
+    from: input.from === undefined ? undefined : add(input.from),
+    to: input.to === undefined ? undefined : add(input.to),
+    tool: input.tool === undefined ? undefined : add(input.tool),
+    model: input.model === undefined ? undefined : add(input.model),
+    conversation: input.conversationId === undefined ? undefined : add(input.conversationId),
+    exclude: input.excludeConversationId === undefined ? undefined : add(input.excludeConversationId),
+  };
+  /** The filters as `AND …` over a candidate's conversation and time (a message's creation, a file's link to the thread). */
+  const scope = (conversation: string, time: string): string =>
+    [
+      filter.from === undefined ? '' : `${time} >= ${filter.from}`,
+      filter.to === undefined ? '' : `${time} <= ${filter.to}`,
+      filter.tool === undefined ? '' : `${conversation} IN (SELECT id FROM exai.conversations WHERE tool_name = ${filter.tool})`,
+      filter.model === undefined ? '' : `${conversation} IN (SELECT conversation_id FROM exai.messages WHERE model = ${filter.model})`,
+      filter.conversation === undefined ? '' : `${conversation} = ${filter.conversation}`,
+      filter.exclude === undefined ? '' : `${conversation} <> ${filter.exclude}`,
+    ]
+      .filter((part) => part !== '')
+      .map((part) => `AND ${part}`)
+      .join(' ');
+  const messageScope = scope('m.conversation_id', 'm.created_at');
+  const linkScope = scope('cf.conversation_id', 'cf.linked_at');
+  // A file chunk counts for each of the user's conversations its file is linked to (live files only).
+  const linkedFile = (chunk: string) =>
+    `EXISTS (SELECT 1 FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
+              WHERE fm.storage_key = ${chunk}.storage_key AND fm.deleted_at IS NULL ${linkScope})`;
+  const toThreads = (chunks: string, score: string) =>
+    `SELECT ch.storage_key || '#' || ch.chunk_index || '@' || cf.conversation_id AS key, cf.conversation_id, ch.content,
+            NULL::integer AS seq, 'file'::text AS role, fm.file_path, ${score}, cf.linked_at AS at
+       FROM ${chunks} ch JOIN exai.file_metadata fm ON fm.storage_key = ch.storage_key AND fm.deleted_at IS NULL
+       JOIN exai.conversation_files cf ON cf.file_id = fm.id
+      WHERE true ${linkScope}`;
   const dims = embedder.dimensions;
-  let vectorCte =
-    'vec AS (SELECT NULL::uuid AS id, NULL::uuid AS conversation_id, NULL::text AS content, NULL::integer AS seq, NULL::text AS role, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
+  let vectorCtes =
+    'vec AS (SELECT NULL::text AS key, NULL::uuid AS conversation_id, NULL::text AS content, NULL::integer AS seq, NULL::text AS role, NULL::text AS file_path, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
   if (vector !== undefined) {
     const queryVector = add(`[${vector.join(',')}]`);
     const model = add(embedder.model);
-    const distance = `e.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
-    vectorCte = `vec AS (
-           SELECT e.message_id AS id, m.conversation_id, m.content, m.seq, m.role,
-                  row_number() OVER (ORDER BY ${distance}) AS rank, 1 - (${distance}) AS similarity
+    const distance = (alias: string) => `${alias}.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
+    vectorCtes = `vec_messages AS (
+           SELECT e.message_id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, ${distance('e')} AS distance, m.created_at AS at
              FROM exai.message_embeddings e JOIN exai.messages m ON m.id = e.message_id
-            WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${where}
-            ORDER BY ${distance}
+            WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${messageScope}
+            ORDER BY ${distance('e')}
+            LIMIT ${candidates}),
+         vec_chunks AS (
+           SELECT c.storage_key, c.chunk_index, c.content, ${distance('fe')} AS distance
+             FROM exai.file_chunk_embeddings fe JOIN exai.file_chunks c ON c.storage_key = fe.storage_key AND c.chunk_index = fe.chunk_index
+            WHERE fe.model = ${model} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL AND ${linkedFile('fe')}
+            ORDER BY ${distance('fe')}
+            LIMIT ${candidates}),
+         vec AS (
+           SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY distance, at DESC) AS rank, 1 - distance AS similarity
+             FROM (SELECT * FROM vec_messages UNION ALL ${toThreads('vec_chunks', 'ch.distance')}) hits
+            ORDER BY distance, at DESC
             LIMIT ${candidates})`;
   }
-  // For prompts: the best message with its other half (the question before an answer, the answer after a question).
-  const pairSql = `(SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\\n' ORDER BY p.seq) FROM exai.messages p
-      WHERE p.conversation_id = b.conversation_id
-        AND p.seq BETWEEN b.seq - (CASE WHEN b.role = 'assistant' THEN 1 ELSE 0 END) AND b.seq + (CASE WHEN b.role = 'user' THEN 1 ELSE 0 END))`;
+  // For prompts: the best message with its other half (the question before an answer, the answer after a question), or the file's passage.
+  const pairSql = `CASE WHEN b.file_path IS NOT NULL THEN 'file ' || b.file_path || E':\n' || left(b.content, 4000) ELSE
+      (SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\n' ORDER BY p.seq) FROM exai.messages p
+        WHERE p.conversation_id = b.conversation_id
+          AND p.seq BETWEEN b.seq - (CASE WHEN b.role = 'assistant' THEN 1 ELSE 0 END) AND b.seq + (CASE WHEN b.role = 'user' THEN 1 ELSE 0 END)) END`;
   const textParam = add(textQuery(checked.query));
   const thresholdParam = add(checked.threshold);
   const limitParam = add(checked.limit);
+  const textOff = signals === 'vector' ? 'AND false' : '';
+  const textScore = (alias: string) => `ts_rank_cd(${alias}.content_tsv, q.tsq, 1)`;
   const sql = `
     WITH q AS (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq),
-    fts AS (
-      SELECT m.id, m.conversation_id, m.content, m.seq, m.role,
-             row_number() OVER (ORDER BY ts_rank_cd(m.content_tsv, q.tsq, 1) DESC, m.created_at DESC) AS rank
+    fts_messages AS (
+      SELECT m.id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, ${textScore('m')} AS text_score, m.created_at AS at
         FROM exai.messages m, q
-       WHERE m.content_tsv @@ q.tsq ${where} ${signals === 'vector' ? 'AND false' : ''}
-       ORDER BY ts_rank_cd(m.content_tsv, q.tsq, 1) DESC, m.created_at DESC
+       WHERE m.content_tsv @@ q.tsq ${messageScope} ${textOff}
+       ORDER BY ${textScore('m')} DESC, m.created_at DESC
        LIMIT ${candidates}),
-    ${vectorCte},
+    fts_chunks AS (
+      SELECT c.storage_key, c.chunk_index, c.content, ${textScore('c')} AS text_score
+        FROM exai.file_chunks c, q
+       WHERE c.content_tsv @@ q.tsq AND ${linkedFile('c')} ${textOff}
+       ORDER BY ${textScore('c')} DESC
+       LIMIT ${candidates}),
+    fts AS (
+      SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY text_score DESC, at DESC) AS rank
+        FROM (SELECT * FROM fts_messages UNION ALL ${toThreads('fts_chunks', 'ch.text_score')}) hits
+       ORDER BY text_score DESC, at DESC
+       LIMIT ${candidates}),
+    ${vectorCtes},
     fused AS (
-      SELECT coalesce(f.id, v.id) AS id, coalesce(f.conversation_id, v.conversation_id) AS conversation_id,
+      SELECT coalesce(f.key, v.key) AS key, coalesce(f.conversation_id, v.conversation_id) AS conversation_id,
              coalesce(f.content, v.content) AS content, coalesce(f.seq, v.seq) AS seq, coalesce(f.role, v.role) AS role,
+             coalesce(f.file_path, v.file_path) AS file_path,
              coalesce(1.0 / (${rrfK} + f.rank), 0) + coalesce(1.0 / (${rrfK} + v.rank), 0) AS score,
-             f.id IS NOT NULL AS by_text,
-             v.id IS NOT NULL AND v.similarity >= ${thresholdParam} AS by_meaning
-        FROM fts f FULL JOIN vec v ON v.id = f.id
-       WHERE f.id IS NOT NULL OR v.similarity >= ${thresholdParam}),
+             f.key IS NOT NULL AS by_text,
+             v.key IS NOT NULL AND v.similarity >= ${thresholdParam} AS by_meaning
+        FROM fts f FULL JOIN vec v ON v.key = f.key
+       WHERE f.key IS NOT NULL OR v.similarity >= ${thresholdParam}),
     best AS (
-      SELECT DISTINCT ON (conversation_id) conversation_id, content, seq, role, score, by_text, by_meaning
+      SELECT DISTINCT ON (conversation_id) conversation_id, content, seq, role, file_path, score, by_text, by_meaning
         FROM fused
        ORDER BY conversation_id, score DESC)
-    SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, c.updated_at, ${input.withContent === true ? pairSql : 'NULL::text'} AS content,
+    SELECT b.conversation_id, c.title, b.score, b.by_text, b.by_meaning, b.file_path, c.updated_at, ${input.withContent === true ? pairSql : 'NULL::text'} AS content,
            ts_headline('simple', left(b.content, 20000), q.tsq, 'MaxFragments=2, MaxWords=30, MinWords=8, StartSel=**, StopSel=**, FragmentDelimiter=" … "') AS snippet
       FROM best b JOIN exai.conversations c ON c.id = b.conversation_id, q
      ORDER BY b.score DESC, c.updated_at DESC
@@ -189,7 +241,17 @@ export async function searchConversations(
     // The candidate list HNSW keeps, from the recall asked for; iterative scans keep going past
     // rows that row-level security or the filters drop (pgvector 0.8).
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
-    return tx.query<{ conversation_id: string; title: string | null; score: string | number; by_text: boolean; by_meaning: boolean; updated_at: Date | string; snippet: string; content: string | null }>(sql, params);
+    return tx.query<{
+      conversation_id: string;
+      title: string | null;
+      score: string | number;
+      by_text: boolean;
+      by_meaning: boolean;
+      file_path: string | null;
+      updated_at: Date | string;
+      snippet: string;
+      content: string | null;
+    }>(sql, params);
   });
   const results = rows.rows.map((row) => ({
     continuation_id: row.conversation_id,
@@ -198,6 +260,7 @@ export async function searchConversations(
     score: Number(Number(row.score).toFixed(6)),
     matched: [...(row.by_text ? (['text'] as const) : []), ...(row.by_meaning ? (['meaning'] as const) : [])],
     updated_at: new Date(row.updated_at).toISOString(),
+    ...(row.file_path === null ? {} : { file: row.file_path }),
     ...(row.content === null ? {} : { content: row.content }),
   }));
   if (vector === undefined && note === undefined && signals !== 'text') note = 'The query has no words the embedder can use, so these results come from full-text search alone.';

@@ -15,7 +15,7 @@ function parseDate(value: string | undefined, name: string): Date | undefined {
 function answerText(answer: SearchAnswer): string {
   const how = { hybrid: 'words and meaning', full_text: 'words only', vector: 'similar as a whole' }[answer.mode];
   const head = answer.results.length === 0 ? 'No conversation matches.' : `${answer.results.length} conversation${answer.results.length === 1 ? '' : 's'} (${how}):`;
-  const lines = answer.results.map((result, index) => `${index + 1}. ${result.title ?? '(untitled)'} — continuation_id ${result.continuation_id}\n   ${result.snippet.replace(/\s+/g, ' ')}`);
+  const lines = answer.results.map((result, index) => `${index + 1}. ${result.title ?? '(untitled)'} — continuation_id ${result.continuation_id}\n   ${result.file === undefined ? '' : `in file ${result.file}: `}${result.snippet.replace(/\s+/g, ' ')}`);
   return [head, ...lines, ...(answer.note === undefined ? [] : [`Note: ${answer.note}`])].join('\n');
 }
 

@@ -1,4 +1,4 @@
-/** `exai search reindex`: embed every message that has no vector for the configured model, with progress. */
+/** `exai search reindex`: embed every message and file chunk that has no vector for the configured model, with progress. */
 import type { Command } from 'commander';
 import { runAdmin } from '../data-access.js';
 import type { CliContext } from '../context.js';
@@ -10,23 +10,29 @@ export function registerSearch(program: Command, context: CliContext): void {
 
   search
     .command('reindex')
-    .description('embed the messages that have no vector yet for the configured model; safe to stop and run again')
+    .description('embed the messages and file texts that have no vector yet for the configured model; safe to stop and run again')
     .option('--json', 'print the result as JSON (progress still goes to stderr)')
     .action(async (options: { json?: boolean }) => {
       const config = context.config();
       const logger = context.logger(config, 'search');
       let indexed = 0;
-      let last: { indexed: number; remaining: number; model: string } | undefined;
+      let chunks = 0;
+      let last: { indexed: number; remaining: number; chunks_indexed: number; chunks_remaining: number; model: string } | undefined;
       // A round at a time, so progress shows and an interrupted run loses at most one round.
       for (;;) {
         last = await runAdmin(config, logger, 'search.reindex', { batches: 10 }, cliActor());
         indexed += last.indexed;
-        process.stderr.write(`embedded ${indexed} message${indexed === 1 ? '' : 's'} with ${last.model}, ${last.remaining} left\n`);
-        if (last.remaining === 0 || last.indexed === 0) break;
+        chunks += last.chunks_indexed;
+        process.stderr.write(
+          `embedded ${indexed} message${indexed === 1 ? '' : 's'} (${last.remaining} left) and ${chunks} file chunk${chunks === 1 ? '' : 's'} (${last.chunks_remaining} left) with ${last.model}\n`,
+        );
+        if ((last.remaining === 0 && last.chunks_remaining === 0) || last.indexed + last.chunks_indexed === 0) break;
       }
-      const result = { indexed, remaining: last.remaining, model: last.model };
+      const result = { indexed, remaining: last.remaining, chunks_indexed: chunks, chunks_remaining: last.chunks_remaining, model: last.model };
       printData(result, options, () =>
-        last!.remaining === 0 ? `Every message has a vector for ${result.model} (${indexed} embedded now).` : `${indexed} embedded; ${result.remaining} could not be embedded yet.`,
+        result.remaining === 0 && result.chunks_remaining === 0
+          ? `Every message and file chunk has a vector for ${result.model} (${indexed} messages and ${chunks} chunks embedded now).`
+          : `${indexed} messages and ${chunks} file chunks embedded; ${result.remaining} messages and ${result.chunks_remaining} chunks could not be embedded yet.`,
       );
     });
 }

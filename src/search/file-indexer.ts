@@ -1,0 +1,116 @@
+/**
+ * Files for search: the indexing job cuts each file's extracted text
+ * (exai.file_texts, written by the file processing job) into chunks, then
+ * embeds the chunks that have no vector for the configured model, as it does
+ * messages. Per object, not per user: the same bytes are chunked and embedded
+ * once. A newer extraction of an object replaces its chunks (and, through the
+ * foreign key, their vectors). Idempotent and resumable like the message side.
+ */
+import { asService } from '../db/session.js';
+import type { Database } from '../db/types.js';
+import { ExaiError } from '../errors.js';
+import type { IndexerDeps, IndexProgress } from './indexer.js';
+import { vectorText } from './indexer.js';
+import { chunkText } from './text-chunks.js';
+
+/** Texts chunked per transaction: a text is at most 2,000,000 characters, so about 1,500 chunks. */
+const textsPerRound = 10;
+
+/** Cuts the texts that have no chunks of their latest extraction; returns how many texts were chunked. */
+export async function chunkPendingTexts(db: Database, options: { maxTexts?: number } = {}): Promise<number> {
+  let chunked = 0;
+  const maxTexts = options.maxTexts ?? 200;
+  while (chunked < maxTexts) {
+    const done = await asService(db, async (tx) => {
+      // SKIP LOCKED: a second instance's job (or a re-extraction in progress) takes other texts.
+      const pending = await tx.query<{ storage_key: string; content: string }>(
+        `SELECT t.storage_key, t.content FROM exai.file_texts t
+          WHERE btrim(t.content) <> ''
+            AND NOT EXISTS (SELECT 1 FROM exai.file_chunks c WHERE c.storage_key = t.storage_key AND c.extracted_at = t.extracted_at)
+          ORDER BY t.extracted_at, t.storage_key
+          LIMIT ${textsPerRound}
+          FOR UPDATE SKIP LOCKED`,
+      );
+      for (const text of pending.rows) {
+        await tx.query('DELETE FROM exai.file_chunks WHERE storage_key = $1', [text.storage_key]);
+        const chunks = chunkText(text.content).map((chunk, index) => ({ chunk_index: index, start_char: chunk.start, content: chunk.content }));
+        await tx.query(
+          // The extraction time from the row itself: a JavaScript Date would lose its microseconds.
+          `INSERT INTO exai.file_chunks (storage_key, chunk_index, extracted_at, start_char, content)
+           SELECT t.storage_key, r.chunk_index, t.extracted_at, r.start_char, r.content
+             FROM exai.file_texts t, json_to_recordset($2::json) AS r(chunk_index integer, start_char integer, content text)
+            WHERE t.storage_key = $1`,
+          [text.storage_key, JSON.stringify(chunks)],
+        );
+      }
+      return pending.rows.length;
+    });
+    chunked += done;
+    if (done < textsPerRound) break;
+  }
+  return chunked;
+}
+
+const pendingChunksSql = `
+  SELECT c.storage_key, c.chunk_index, c.content FROM exai.file_chunks c
+   WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunk_embeddings e
+                      WHERE e.storage_key = c.storage_key AND e.chunk_index = c.chunk_index AND e.model = $1)
+   ORDER BY c.extracted_at, c.storage_key, c.chunk_index
+   LIMIT $2`;
+
+export async function countPendingChunks(db: Database, model: string): Promise<number> {
+  const counted = await asService(db, (tx) =>
+    tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM exai.file_chunks c
+        WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunk_embeddings e
+                           WHERE e.storage_key = c.storage_key AND e.chunk_index = c.chunk_index AND e.model = $1)`,
+      [model],
+    ),
+  );
+  return counted.rows[0]!.n;
+}
+
+/** Chunks what is new, then embeds chunks a batch at a time until none is left, `maxBatches` ran, or the signal aborts. */
+export async function indexPendingFileChunks(
+  deps: IndexerDeps,
+  options: { batchSize?: number; maxBatches?: number; signal?: AbortSignal } = {},
+): Promise<IndexProgress> {
+  const { db, embedder } = deps;
+  const batchSize = options.batchSize ?? 64;
+  await chunkPendingTexts(db);
+  let indexed = 0;
+  for (let batch = 0; batch < (options.maxBatches ?? Number.POSITIVE_INFINITY); batch += 1) {
+    if (options.signal?.aborted === true) break;
+    const pending = await asService(db, (tx) =>
+      tx.query<{ storage_key: string; chunk_index: number; content: string }>(pendingChunksSql, [embedder.model, batchSize]),
+    );
+    if (pending.rows.length === 0) break;
+    const vectors = await embedder.embed(
+      pending.rows.map((row) => row.content),
+      options.signal === undefined ? {} : { signal: options.signal },
+    );
+    if (vectors.length !== pending.rows.length) {
+      throw new ExaiError('provider_error', `The embedding model ${embedder.model} returned ${vectors.length} vectors for ${pending.rows.length} texts; nothing was stored.`);
+    }
+    // Every vector is checked before any row is written: a bad answer stores nothing.
+    const rows = pending.rows.map((row, index) => ({
+      storage_key: row.storage_key,
+      chunk_index: row.chunk_index,
+      embedding: vectorText(vectors[index]!, embedder.dimensions, embedder.model),
+    }));
+    // Joined to the chunks: one replaced or purged meanwhile is skipped, not an error.
+    await asService(db, (tx) =>
+      tx.query(
+        `INSERT INTO exai.file_chunk_embeddings (storage_key, chunk_index, model, dimensions, embedding)
+         SELECT r.storage_key, r.chunk_index, $2, $3, r.embedding::vector
+           FROM json_to_recordset($1::json) AS r(storage_key text, chunk_index integer, embedding text)
+           JOIN exai.file_chunks c ON c.storage_key = r.storage_key AND c.chunk_index = r.chunk_index
+         ON CONFLICT (storage_key, chunk_index, model) DO NOTHING`,
+        [JSON.stringify(rows), embedder.model, embedder.dimensions],
+      ),
+    );
+    indexed += rows.length;
+    if (pending.rows.length < batchSize) break;
+  }
+  return { indexed, remaining: await countPendingChunks(db, embedder.model) };
+}
