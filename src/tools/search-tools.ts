@@ -23,7 +23,7 @@ export const conversationSearchTool = defineTool({
   name: 'conversation_search',
   title: 'Search past conversations',
   description:
-    'Find your past conversations by what was said (full text) and what it was about (vector similarity), fused into one ranking, or the ones similar to a given conversation (similar_to). Each result has a continuation_id: pass it to any tool to continue that conversation.',
+    'Find your past conversations by what was said (full text) and what it was about (vector similarity), in their messages and in the files linked to them, fused into one ranking, or the ones similar to a given conversation (similar_to). Each result has a continuation_id: pass it to any tool to continue that conversation.',
   category: 'fast',
   inputSchema: {
     query: z.string().min(1).max(maxQueryChars).optional().describe('What to look for, e.g. "what did GLM say about the auth refactor".'),
