@@ -1,6 +1,7 @@
 /**
  * Users are isolated through the API: with her own key, Bob can neither see
- * nor touch Alice's threads, stored files, model calls or MCP session, and
+ * nor touch Alice's threads, stored files, model calls or MCP session, nor
+ * find them by search, and
  * every answer he gets for one of her ids is the answer for an id nobody has
  * (no existence oracle). Per-tool scopes are enforced. Real server, real databases, fake
  * provider.
@@ -8,6 +9,10 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asService } from '../../src/db/session.js';
+import type { Database } from '../../src/db/types.js';
+import { countPendingChunks } from '../../src/search/file-indexer.js';
+import { countPending } from '../../src/search/indexer.js';
 import { storageBackends } from '../support/backends.js';
 import { mcpHeaders, startAuthExai, textOf, type AuthExai, type McpSession } from '../support/auth-server.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
@@ -26,6 +31,17 @@ interface FileView {
   file_id: string;
   sha256: string;
   deduplicated?: boolean;
+}
+
+/** Extracted file texts the search indexing job has not cut into chunks yet, and objects not processed yet. */
+async function unchunked(db: Database): Promise<number> {
+  const counted = await asService(db, (tx) =>
+    tx.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM exai.file_objects WHERE processed_at IS NULL)::int
+            + (SELECT count(*) FROM exai.file_texts t WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunks c WHERE c.storage_key = t.storage_key))::int AS n`,
+    ),
+  );
+  return counted.rows[0]!.n;
 }
 
 const base64 = (text: string) => Buffer.from(text).toString('base64');
@@ -151,6 +167,31 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
       for (const id of aliceThreads.keys()) {
         const text = await answersLikeUnknown((target) => bobMcp.call('conversation_delete', { continuation_id: target }), id);
         expect(text).toMatch(/No conversation with continuation_id/);
+      }
+    });
+
+    it("finds Alice's threads, by her messages and by her linked file's text, for her and never for Bob", async () => {
+      const { services } = exai.server;
+      const model = services.search.embedder.model;
+      // The jobs process the file and embed turns and chunks after the calls: wait for them.
+      const deadline = Date.now() + 30_000;
+      const pending = async () => (await countPending(services.db, model)) + (await countPendingChunks(services.db, model)) + (await unchunked(services.db));
+      while ((await pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await pending()).toBe(0);
+      const [first] = [...aliceThreads.keys()];
+      type Found = { results: { continuation_id: string; file?: string }[] };
+      const byFile = structured<Found>(await aliceMcp.call('conversation_search', { query: 'private plan' })).results;
+      expect(byFile.find((result) => result.file === 'alice-plan.md')?.continuation_id).toBe(first);
+      const byMessage = structured<Found>(await aliceMcp.call('conversation_search', { query: 'queue or log' })).results;
+      expect(byMessage.map((result) => result.continuation_id)).toContain(first);
+      for (const query of ['private plan', 'queue or log', 'Alice second thread']) {
+        const bobs = structured<Found>(await bobMcp.call('conversation_search', { query })).results;
+        for (const id of aliceThreads.keys()) expect(bobs.map((result) => result.continuation_id)).not.toContain(id);
+      }
+      for (const id of aliceThreads.keys()) {
+        expect(await answersLikeUnknown((target) => bobMcp.call('conversation_search', { similar_to: target }), id)).toMatch(/^No conversation/);
+        const within = structured<Found>(await bobMcp.call('conversation_search', { query: 'Alice', continuation_id: id })).results;
+        expect(within).toEqual([]);
       }
     });
 
