@@ -7,7 +7,9 @@
  *   few thousand word forms (real stems with inflections, so forms of a word
  *   share character trigrams as in real text), Zipf-distributed, mixed from a
  *   few topics per conversation, so texts on the same topics share words and
- *   nearest neighbours mean something;
+ *   nearest neighbours mean something; each message and query also says how
+ *   many of its words came from each topic, from which bench/semantic-vectors.ts
+ *   makes its semantic-like vectors;
  * - bulk loaders: conversations, messages and embeddings, ~2,000 rows per
  *   statement through json_to_recordset (as src/search/indexer.ts writes).
  */
@@ -183,11 +185,35 @@ function shuffled<T>(items: readonly T[], random: () => number): T[] {
   return copy;
 }
 
+/** A topic of the corpus (0 … topicCount − 1) and its weight in a text. */
+export interface TopicWeight {
+  topic: number;
+  weight: number;
+}
+
 export interface SyntheticMessage {
   conversation: number;
   seq: number;
   role: 'user' | 'assistant';
   content: string;
+  /**
+   * What the text is about: how many of its words were drawn from each topic (the
+   * conversation's topic mixture as realised in this message); the mixture's weights
+   * when no word came from a topic. For bench/semantic-vectors.ts.
+   */
+  topics: TopicWeight[];
+}
+
+/** A search-like query text and its topics (as SyntheticMessage.topics). */
+export interface SyntheticQuery {
+  content: string;
+  topics: TopicWeight[];
+}
+
+interface TopicMixture {
+  /** Samples a topic index. */
+  sampler: Sampler<number>;
+  weights: TopicWeight[];
 }
 
 /**
@@ -195,15 +221,18 @@ export interface SyntheticMessage {
  * `wordsPerTopic` words each (Zipf within the topic), a background Zipf over
  * the whole vocabulary and Zipf-distributed function words. A conversation
  * draws 1–3 topics with random weights; each of its messages mixes function
- * words (40%), background words (15%) and its topics' words (45%).
+ * words (40%), background words (15%) and its topics' words (45%), and
+ * records how many of its words each topic gave.
  */
 export class SyntheticCorpus {
   readonly vocabulary: string[];
+  readonly topicCount: number;
   private readonly functionSampler: Sampler<string>;
   private readonly backgroundSampler: Sampler<string>;
   private readonly topicSamplers: Sampler<string>[];
 
   constructor(seed = 20_251_127, topicCount = 60, wordsPerTopic = 150) {
+    this.topicCount = topicCount;
     const random = seededRandom(seed);
     const words = new Set<string>();
     for (const stem of stems) for (const form of formsOf(stem, random)) words.add(form);
@@ -216,14 +245,17 @@ export class SyntheticCorpus {
     });
   }
 
-  private topicMixture(random: () => number): Sampler<Sampler<string>> {
+  // The random draws, and so the texts, are the same as when the mixture sampled topic word samplers directly.
+  private topicMixture(random: () => number): TopicMixture {
     const count = 1 + Math.floor(random() * 3);
-    const topics = Array.from({ length: count }, () => this.topicSamplers[Math.floor(random() * this.topicSamplers.length)]!);
-    return new Sampler(topics, topics.map(() => 0.2 + random()));
+    const topics = Array.from({ length: count }, () => Math.floor(random() * this.topicSamplers.length));
+    const weights = topics.map(() => 0.2 + random());
+    return { sampler: new Sampler(topics, weights), weights: merged(topics.map((topic, index) => ({ topic, weight: weights[index]! }))) };
   }
 
-  private text(random: () => number, mixture: Sampler<Sampler<string>>, words: number, functionShare: number): string {
+  private text(random: () => number, mixture: TopicMixture, words: number, functionShare: number): { content: string; topics: TopicWeight[] } {
     const parts: string[] = [];
+    const drawn: TopicWeight[] = [];
     let sentence = 0;
     let sentenceLength = 6 + Math.floor(random() * 14);
     for (let i = 0; i < words; i++) {
@@ -233,7 +265,7 @@ export class SyntheticCorpus {
           ? this.functionSampler.sample(random)
           : roll < functionShare + 0.15
             ? this.backgroundSampler.sample(random)
-            : mixture.sample(random).sample(random);
+            : this.topicWord(random, mixture, drawn);
       if (sentence === 0) word = word[0]!.toUpperCase() + word.slice(1);
       sentence++;
       if (sentence >= sentenceLength || i === words - 1) {
@@ -243,7 +275,14 @@ export class SyntheticCorpus {
       } else if (random() < 0.06) word += ',';
       parts.push(word);
     }
-    return parts.join(' ');
+    const topics = merged(drawn);
+    return { content: parts.join(' '), topics: topics.length > 0 ? topics : mixture.weights };
+  }
+
+  private topicWord(random: () => number, mixture: TopicMixture, drawn: TopicWeight[]): string {
+    const topic = mixture.sampler.sample(random);
+    drawn.push({ topic, weight: 1 });
+    return this.topicSamplers[topic]!.sample(random);
   }
 
   /** `count` messages in conversations of 2–20 turns, deterministic for a seed. */
@@ -256,17 +295,25 @@ export class SyntheticCorpus {
       for (let seq = 1; seq <= turns; seq++) {
         // Roughly log-normal lengths: many short messages, some long ones (12–400 words).
         const words = Math.max(12, Math.min(400, Math.round(Math.exp(3.9 + 0.7 * gaussian(random)))));
-        yield { conversation, seq, role: seq % 2 === 1 ? 'user' : 'assistant', content: this.text(random, mixture, words, 0.4) };
+        const { content, topics } = this.text(random, mixture, words, 0.4);
+        yield { conversation, seq, role: seq % 2 === 1 ? 'user' : 'assistant', content, topics };
         produced++;
       }
     }
   }
 
   /** Search-like texts (4–16 words, few function words) on the same topics, held out from the messages. */
-  queries(count: number, seed: number): string[] {
+  queries(count: number, seed: number): SyntheticQuery[] {
     const random = seededRandom(seed);
     return Array.from({ length: count }, () => this.text(random, this.topicMixture(random), 4 + Math.floor(random() * 13), 0.2));
   }
+}
+
+/** The weights summed per topic, by topic. */
+function merged(weights: readonly TopicWeight[]): TopicWeight[] {
+  const byTopic = new Map<number, number>();
+  for (const { topic, weight } of weights) byTopic.set(topic, (byTopic.get(topic) ?? 0) + weight);
+  return [...byTopic].sort((a, b) => a[0] - b[0]).map(([topic, weight]) => ({ topic, weight }));
 }
 
 /** A standard normal deviate (Box–Muller). */
