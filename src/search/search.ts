@@ -84,13 +84,17 @@ const rrfK = 60;
 /**
  * RRF's constant for conversations, each list ranking a conversation by its best hit: the lists are
  * short (at most 100 hits, fewer threads) and their top matters most. On the labelled set (`npm run
- * bench -- --only=search-quality`) 10 gave recall@5 0.935 and MRR 0.824, against 0.894 and 0.817 with 60.
+ * bench -- --only=search-quality`) hybrid recall@5 / MRR was 0.929 / 0.840 with 10, 0.929 / 0.844
+ * with 5, 0.906 / 0.836 with 20 and 0.894 / 0.833 with the textbook 60.
  */
 const threadRrfK = 10;
 /** How many candidates each signal contributes before fusion. */
 const candidates = 100;
 
-export function checkSearchInput(input: SearchInput): Required<Pick<SearchInput, 'limit' | 'threshold'>> & { query: string; efSearch: number } {
+export function checkSearchInput(
+  input: SearchInput,
+  kind: 'lexical' | 'semantic' = 'lexical',
+): Required<Pick<SearchInput, 'limit' | 'threshold'>> & { query: string; efSearch: number } {
   const query = typeof input.query === 'string' ? input.query.trim() : '';
   if (query === '') throw new ExaiError('invalid_argument', 'The search query is empty; say what to look for, e.g. "auth refactor token expiry".');
   if (query.length > maxQueryChars) throw new ExaiError('invalid_argument', `The search query has ${query.length} characters; the limit is ${maxQueryChars}. Search for the key words instead.`);
@@ -101,16 +105,23 @@ export function checkSearchInput(input: SearchInput): Required<Pick<SearchInput,
   const recall = input.recall ?? 0.95;
   if (!(recall >= 0.5 && recall <= 1)) throw new ExaiError('invalid_argument', 'recall must be between 0.5 and 1.');
   if (input.from !== undefined && input.to !== undefined && input.from > input.to) throw new ExaiError('invalid_argument', '"from" must not be after "to".');
-  return { query, limit, threshold, efSearch: efSearchFor(recall, limit) };
+  return { query, limit, threshold, efSearch: efSearchFor(recall, limit, kind) };
 }
 
 /**
  * hnsw.ef_search from the recall asked for: the candidate list HNSW keeps while
- * it searches. At least the number of candidates wanted; more for higher recall
- * (measured in `npm run bench -- --only=search`).
+ * it searches. At least the number of candidates wanted; more for higher recall,
+ * as measured at 100,000 vectors on PostgreSQL (`npm run bench -- --only=search`):
+ * semantic (provider-like) vectors reach recall@10 0.92 at 40, 0.97 at 100 and
+ * 0.99 at 1000; the built-in lexical vectors 0.65 at 100, 0.73 at 200, 0.81 at
+ * 400 and 0.90 at 1000, so for them the steps trade latency for what recall
+ * there is (full text finds their words anyway).
  */
-export function efSearchFor(recall: number, limit: number): number {
-  const base = recall >= 0.99 ? 400 : recall >= 0.95 ? 200 : recall >= 0.9 ? 100 : 40;
+export function efSearchFor(recall: number, limit: number, kind: 'lexical' | 'semantic' = 'lexical'): number {
+  const base =
+    kind === 'semantic'
+      ? recall >= 0.99 ? 1000 : recall >= 0.95 ? 100 : 40
+      : recall >= 0.99 ? 400 : recall >= 0.95 ? 200 : recall >= 0.9 ? 100 : 40;
   return Math.max(base, limit * 4, candidates);
 }
 
@@ -119,8 +130,8 @@ export async function searchConversations(
   userId: string,
   input: SearchInput,
 ): Promise<SearchAnswer> {
-  const checked = checkSearchInput(input);
   const { embedder } = deps;
+  const checked = checkSearchInput(input, embedder.local ? 'lexical' : 'semantic');
   const about = { model: embedder.model, kind: embedder.local ? ('lexical' as const) : ('semantic' as const) };
   let vector: number[] | undefined;
   let note: string | undefined;
@@ -205,24 +216,43 @@ export async function searchConversations(
   const limitParam = add(checked.limit);
   const textOff = signals === 'vector' ? 'AND false' : '';
   const textScore = (alias: string) => `ts_rank_cd(${alias}.content_tsv, q.tsq, 1)`;
+  /**
+   * Full-text candidates in two tiers. Any one of the query's words can match a large part of a
+   * big history (ranking 30,000 matches took 0.2-0.6 s at 100,000 messages), so the strong tier
+   * is what matches at least two of them, ranked; only when it has fewer than the candidates
+   * wanted are single-word matches ranked after it (a one-time filter: otherwise never scanned).
+   */
+  const tiered = (name: string, alias: string, columns: string, from: string, where: string, order: string) => `
+    ${name}_strong AS (
+      SELECT ${columns}, 0 AS tier, ${textScore(alias)} AS text_score${order === '' ? '' : `, ${order} AS at`}
+        FROM ${from}, q
+       WHERE ${alias}.content_tsv @@ q.strong ${where} ${textOff}
+       ORDER BY text_score DESC${order === '' ? '' : ', at DESC'}
+       LIMIT ${candidates}),
+    ${name}_weak AS (
+      SELECT ${columns}, 1 AS tier, ${textScore(alias)} AS text_score${order === '' ? '' : `, ${order} AS at`}
+        FROM ${from}, q
+       WHERE ${alias}.content_tsv @@ q.tsq AND NOT (${alias}.content_tsv @@ q.strong) ${where} ${textOff}
+         AND (SELECT count(*) FROM ${name}_strong) < ${candidates}
+       ORDER BY text_score DESC${order === '' ? '' : ', at DESC'}
+       LIMIT ${candidates}),
+    ${name} AS (SELECT * FROM ${name}_strong UNION ALL SELECT * FROM ${name}_weak)`;
   const sql = `
-    WITH q AS (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq),
-    fts_messages AS (
-      SELECT m.id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, ${textScore('m')} AS text_score, m.created_at AS at
-        FROM exai.messages m, q
-       WHERE m.content_tsv @@ q.tsq ${messageScope} ${textOff}
-       ORDER BY ${textScore('m')} DESC, m.created_at DESC
-       LIMIT ${candidates}),
-    fts_chunks AS (
-      SELECT c.storage_key, c.chunk_index, c.content, ${textScore('c')} AS text_score
-        FROM exai.file_chunks c, q
-       WHERE c.content_tsv @@ q.tsq AND ${linkedFile('c')} ${textOff}
-       ORDER BY ${textScore('c')} DESC
-       LIMIT ${candidates}),
+    WITH words AS (
+      -- The query's distinct words (at most 12) as tsquery lexemes, for the pairs of the strong tier.
+      SELECT quote_literal(w) AS lexeme, row_number() OVER () AS i
+        FROM (SELECT DISTINCT w FROM unnest(tsvector_to_array(to_tsvector('simple', ${textParam}))) AS w
+               WHERE w !~ '[\\\\'']' LIMIT 12) listed),
+    q AS (
+      SELECT any_word.tsq, CASE WHEN pairs.text IS NULL THEN any_word.tsq ELSE to_tsquery('simple', pairs.text) END AS strong
+        FROM (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq) any_word,
+             (SELECT string_agg('(' || a.lexeme || ' & ' || b.lexeme || ')', ' | ') AS text FROM words a JOIN words b ON a.i < b.i) pairs),
+    ${tiered('fts_messages', 'm', 'm.id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path', 'exai.messages m', messageScope, 'm.created_at')},
+    ${tiered('fts_chunks', 'c', 'c.storage_key, c.chunk_index, c.content', 'exai.file_chunks c', `AND ${linkedFile('c')}`, '')},
     fts AS (
-      SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY text_score DESC, at DESC) AS rank
-        FROM (SELECT * FROM fts_messages UNION ALL ${toThreads('fts_chunks', 'ch.text_score')}) hits
-       ORDER BY text_score DESC, at DESC
+      SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY tier, text_score DESC, at DESC) AS rank
+        FROM (SELECT * FROM fts_messages UNION ALL ${toThreads('fts_chunks', 'ch.tier, ch.text_score')}) hits
+       ORDER BY tier, text_score DESC, at DESC
        LIMIT ${candidates}),
     ${vectorCtes},
     fused AS (
@@ -309,7 +339,7 @@ export async function similarConversations(
   return asUser(deps.db, userId, async (tx) => {
     const exists = await tx.query('SELECT 1 FROM exai.conversations WHERE id = $1', [conversationId]);
     if (exists.rows.length === 0) throw new ExaiError('not_found', `No conversation ${conversationId} of yours.`);
-    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit))]);
+    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit, embedder.local ? 'lexical' : 'semantic'))]);
     const rows = await tx.query<{ conversation_id: string; title: string | null; similarity: number; updated_at: Date | string; snippet: string | null }>(
       `WITH centre AS (
          SELECT avg(e.embedding::vector(${dims})) AS v FROM exai.message_embeddings e
