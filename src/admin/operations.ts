@@ -15,7 +15,7 @@ import { listJobs, retryJob } from '../jobs/list-jobs.js';
 import { jobStates } from '../jobs/types.js';
 import { createUser, deleteUser, findUserByHandle, listUsers } from '../users/users.js';
 import { statsOperations } from './stats-operations.js';
-import { countPendingChunks, indexPendingFileChunks } from '../search/file-indexer.js';
+import { countPendingFileWork, indexPendingFileChunks } from '../search/file-indexer.js';
 import { indexPendingMessages } from '../search/indexer.js';
 import { openEmbedder } from '../search/open-embedder.js';
 import { createLogger } from '../logger.js';
@@ -95,7 +95,7 @@ export const adminOperations = {
     const deps = { db: context.db, embedder, logger: createLogger('silent') };
     const messages = await indexPendingMessages(deps, { maxBatches: input.batches ?? 10 });
     // Files' text once the messages are done: new turns are what users search for most.
-    const chunks = messages.remaining === 0 ? await indexPendingFileChunks(deps, { maxBatches: input.batches ?? 10 }) : { indexed: 0, remaining: await countPendingChunks(context.db, embedder.model) };
+    const chunks = messages.remaining === 0 ? await indexPendingFileChunks(deps, { maxBatches: input.batches ?? 10 }) : { indexed: 0, remaining: await countPendingFileWork(context.db, embedder.model) };
     return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model };
   }),
   // Performance, usage and alert events as the operator sees them: everyone's, or one user's.

@@ -99,7 +99,9 @@ export async function processObject(deps: ProcessingDeps, storageKey: string): P
           tx.query(
             `INSERT INTO exai.file_texts (storage_key, format, content, truncated, pages) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (storage_key) DO UPDATE SET format = EXCLUDED.format, content = EXCLUDED.content,
-               truncated = EXCLUDED.truncated, pages = EXCLUDED.pages, extracted_at = now()`,
+               truncated = EXCLUDED.truncated, pages = EXCLUDED.pages,
+               -- The same text again keeps its time, so search keeps its chunks and their vectors.
+               extracted_at = CASE WHEN exai.file_texts.content IS DISTINCT FROM EXCLUDED.content THEN now() ELSE exai.file_texts.extracted_at END`,
             [storageKey, extracted.format, extracted.text, extracted.truncated, extracted.pages ?? null],
           ),
         );

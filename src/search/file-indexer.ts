@@ -25,8 +25,7 @@ export async function chunkPendingTexts(db: Database, options: { maxTexts?: numb
       // SKIP LOCKED: a second instance's job (or a re-extraction in progress) takes other texts.
       const pending = await tx.query<{ storage_key: string; content: string }>(
         `SELECT t.storage_key, t.content FROM exai.file_texts t
-          WHERE btrim(t.content) <> ''
-            AND NOT EXISTS (SELECT 1 FROM exai.file_chunks c WHERE c.storage_key = t.storage_key AND c.extracted_at = t.extracted_at)
+          WHERE t.chunked_at IS DISTINCT FROM t.extracted_at
           ORDER BY t.extracted_at, t.storage_key
           LIMIT ${textsPerRound}
           FOR UPDATE SKIP LOCKED`,
@@ -42,6 +41,8 @@ export async function chunkPendingTexts(db: Database, options: { maxTexts?: numb
             WHERE t.storage_key = $1`,
           [text.storage_key, JSON.stringify(chunks)],
         );
+        // Marked even with no chunks (a blank text, a scanned PDF), so it is not taken again.
+        await tx.query('UPDATE exai.file_texts SET chunked_at = extracted_at WHERE storage_key = $1', [text.storage_key]);
       }
       return pending.rows.length;
     });
@@ -52,18 +53,20 @@ export async function chunkPendingTexts(db: Database, options: { maxTexts?: numb
 }
 
 const pendingChunksSql = `
-  SELECT c.storage_key, c.chunk_index, c.content FROM exai.file_chunks c
+  SELECT c.storage_key, c.chunk_index, c.extracted_at::text AS extracted_at, c.content FROM exai.file_chunks c
    WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunk_embeddings e
                       WHERE e.storage_key = c.storage_key AND e.chunk_index = c.chunk_index AND e.model = $1)
    ORDER BY c.extracted_at, c.storage_key, c.chunk_index
    LIMIT $2`;
 
-export async function countPendingChunks(db: Database, model: string): Promise<number> {
+/** What is left for files: chunks without a vector for the model, plus extracted texts not cut into chunks yet. */
+export async function countPendingFileWork(db: Database, model: string): Promise<number> {
   const counted = await asService(db, (tx) =>
     tx.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM exai.file_chunks c
-        WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunk_embeddings e
-                           WHERE e.storage_key = c.storage_key AND e.chunk_index = c.chunk_index AND e.model = $1)`,
+      `SELECT (SELECT count(*) FROM exai.file_chunks c
+                WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunk_embeddings e
+                                   WHERE e.storage_key = c.storage_key AND e.chunk_index = c.chunk_index AND e.model = $1))::int
+            + (SELECT count(*) FROM exai.file_texts t WHERE t.chunked_at IS DISTINCT FROM t.extracted_at)::int AS n`,
       [model],
     ),
   );
@@ -82,7 +85,7 @@ export async function indexPendingFileChunks(
   for (let batch = 0; batch < (options.maxBatches ?? Number.POSITIVE_INFINITY); batch += 1) {
     if (options.signal?.aborted === true) break;
     const pending = await asService(db, (tx) =>
-      tx.query<{ storage_key: string; chunk_index: number; content: string }>(pendingChunksSql, [embedder.model, batchSize]),
+      tx.query<{ storage_key: string; chunk_index: number; extracted_at: string; content: string }>(pendingChunksSql, [embedder.model, batchSize]),
     );
     if (pending.rows.length === 0) break;
     const vectors = await embedder.embed(
@@ -96,15 +99,18 @@ export async function indexPendingFileChunks(
     const rows = pending.rows.map((row, index) => ({
       storage_key: row.storage_key,
       chunk_index: row.chunk_index,
+      extracted_at: row.extracted_at,
       embedding: vectorText(vectors[index]!, embedder.dimensions, embedder.model),
     }));
-    // Joined to the chunks: one replaced or purged meanwhile is skipped, not an error.
+    // Joined to the chunks of the same extraction: one cut again (by another instance's job) meanwhile
+    // is skipped, so an old text's vector never lands on a new chunk.
     await asService(db, (tx) =>
       tx.query(
         `INSERT INTO exai.file_chunk_embeddings (storage_key, chunk_index, model, dimensions, embedding)
          SELECT r.storage_key, r.chunk_index, $2, $3, r.embedding::vector
-           FROM json_to_recordset($1::json) AS r(storage_key text, chunk_index integer, embedding text)
+           FROM json_to_recordset($1::json) AS r(storage_key text, chunk_index integer, extracted_at text, embedding text)
            JOIN exai.file_chunks c ON c.storage_key = r.storage_key AND c.chunk_index = r.chunk_index
+                                  AND c.extracted_at = r.extracted_at::timestamptz
          ON CONFLICT (storage_key, chunk_index, model) DO NOTHING`,
         [JSON.stringify(rows), embedder.model, embedder.dimensions],
       ),
@@ -112,5 +118,5 @@ export async function indexPendingFileChunks(
     indexed += rows.length;
     if (pending.rows.length < batchSize) break;
   }
-  return { indexed, remaining: await countPendingChunks(db, embedder.model) };
+  return { indexed, remaining: await countPendingFileWork(db, embedder.model) };
 }

@@ -33,7 +33,7 @@ export interface SearchInput {
   signals?: 'hybrid' | 'text' | 'vector';
   /** Leave this conversation out (the one being continued). */
   excludeConversationId?: string;
-  /** Add each result's best message with its question or answer (2,000 characters of each), for prompts. */
+  /** Add each result's best message with its question or answer (2,000 characters of each), or its file passage (4,000), for prompts. */
   withContent?: boolean;
 }
 
@@ -239,10 +239,11 @@ export async function searchConversations(
     ${name} AS (SELECT * FROM ${name}_strong UNION ALL SELECT * FROM ${name}_weak)`;
   const sql = `
     WITH words AS (
-      -- The query's distinct words (at most 12) as tsquery lexemes, for the pairs of the strong tier.
+      -- The query's 12 longest distinct words (long words tend to be the rare ones) as tsquery
+      -- lexemes, for the pairs of the strong tier.
       SELECT quote_literal(w) AS lexeme, row_number() OVER () AS i
-        FROM (SELECT DISTINCT w FROM unnest(tsvector_to_array(to_tsvector('simple', ${textParam}))) AS w
-               WHERE w !~ '[\\\\'']' LIMIT 12) listed),
+        FROM (SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', ${textParam}))) AS w
+               WHERE w !~ '[\\\\'']' ORDER BY length(w) DESC, w LIMIT 12) listed),
     q AS (
       SELECT any_word.tsq, CASE WHEN pairs.text IS NULL THEN any_word.tsq ELSE to_tsquery('simple', pairs.text) END AS strong
         FROM (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq) any_word,

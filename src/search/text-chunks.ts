@@ -23,9 +23,12 @@ function chunkEnd(text: string, start: number, size: number): number {
   const hardEnd = start + size;
   if (hardEnd >= text.length) return text.length;
   const earliest = start + Math.floor(size * 0.6);
+  // Only the window is searched: lastIndexOf on the whole text would scan back to its start for a
+  // break the text lacks (CJK has no spaces), making long texts quadratic.
+  const window = text.slice(earliest, hardEnd);
   for (const mark of breaks) {
-    const at = text.lastIndexOf(mark, hardEnd - mark.length);
-    if (at >= earliest) return at + mark.length;
+    const at = window.lastIndexOf(mark);
+    if (at !== -1) return earliest + at + mark.length;
   }
   // No break at all (a long token): cut, but never between the halves of a surrogate pair.
   const code = text.charCodeAt(hardEnd - 1);

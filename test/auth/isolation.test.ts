@@ -11,7 +11,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asService } from '../../src/db/session.js';
 import type { Database } from '../../src/db/types.js';
-import { countPendingChunks } from '../../src/search/file-indexer.js';
+import { countPendingFileWork } from '../../src/search/file-indexer.js';
 import { countPending } from '../../src/search/indexer.js';
 import { storageBackends } from '../support/backends.js';
 import { mcpHeaders, startAuthExai, textOf, type AuthExai, type McpSession } from '../support/auth-server.js';
@@ -33,14 +33,9 @@ interface FileView {
   deduplicated?: boolean;
 }
 
-/** Extracted file texts the search indexing job has not cut into chunks yet, and objects not processed yet. */
-async function unchunked(db: Database): Promise<number> {
-  const counted = await asService(db, (tx) =>
-    tx.query<{ n: number }>(
-      `SELECT (SELECT count(*) FROM exai.file_objects WHERE processed_at IS NULL)::int
-            + (SELECT count(*) FROM exai.file_texts t WHERE NOT EXISTS (SELECT 1 FROM exai.file_chunks c WHERE c.storage_key = t.storage_key))::int AS n`,
-    ),
-  );
+/** Stored objects the file processing job has not processed (text extraction) yet. */
+async function unprocessed(db: Database): Promise<number> {
+  const counted = await asService(db, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM exai.file_objects WHERE processed_at IS NULL'));
   return counted.rows[0]!.n;
 }
 
@@ -175,7 +170,7 @@ describe.each(storageBackends())('users and scopes, through MCP, on $name', (bac
       const model = services.search.embedder.model;
       // The jobs process the file and embed turns and chunks after the calls: wait for them.
       const deadline = Date.now() + 30_000;
-      const pending = async () => (await countPending(services.db, model)) + (await countPendingChunks(services.db, model)) + (await unchunked(services.db));
+      const pending = async () => (await countPending(services.db, model)) + (await countPendingFileWork(services.db, model)) + (await unprocessed(services.db));
       while ((await pending()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
       expect(await pending()).toBe(0);
       const [first] = [...aliceThreads.keys()];

@@ -14,7 +14,7 @@ import { FileHandler } from '../../src/files/file-handler.js';
 import { processPendingObjects } from '../../src/files/file-processing.js';
 import { MemoryTier } from '../../src/files/tiers/memory-tier.js';
 import { TieredReader } from '../../src/files/tiers/tiered-reader.js';
-import { countPendingChunks, indexPendingFileChunks } from '../../src/search/file-indexer.js';
+import { chunkPendingTexts, countPendingFileWork, indexPendingFileChunks } from '../../src/search/file-indexer.js';
 import { indexPendingMessages } from '../../src/search/indexer.js';
 import { LocalHashEmbedder } from '../../src/search/local-embedder.js';
 import { searchConversations } from '../../src/search/search.js';
@@ -131,11 +131,32 @@ describe.each(storageBackends())('files in conversation search on $name', (backe
     await asService(database.db, (tx) =>
       tx.query("UPDATE exai.file_texts SET content = 'Rollbacks restore the previous image within five minutes.', extracted_at = now() WHERE storage_key = $1", [upload.file.storageKey]),
     );
-    expect(await countPendingChunks(database.db, embedder.model)).toBe(0);
+    // The new extraction is pending until cut; the same text extracted again would not be.
+    expect(await countPendingFileWork(database.db, embedder.model)).toBe(1);
     const progress = await indexPendingFileChunks(deps());
     expect(progress).toEqual({ indexed: 1, remaining: 0 });
     expect(await chunkCount(upload.file.storageKey)).toBe(1);
     expect((await searchConversations(deps(), owner, { query: 'smoke tests router' })).results).toEqual([]);
     expect((await searchConversations(deps(), owner, { query: 'rollbacks previous image' })).results[0]).toMatchObject({ continuation_id: conversation, file: 'notes.md' });
+  });
+
+  it('marks blank texts as chunked, so a run of them never holds up the texts after them', async () => {
+    await asService(database.db, async (tx) => {
+      for (let index = 0; index < 12; index += 1) {
+        const key = `sha256/${index.toString(16).padStart(2, '0').repeat(32)}`;
+        await tx.query('INSERT INTO exai.file_objects (storage_key, size, stored_key, stored_size) VALUES ($1, 4, $1, 4)', [key]);
+        // Older than any other text: first in the queue. A scanned PDF extracts to page breaks only.
+        await tx.query("INSERT INTO exai.file_texts (storage_key, format, content, extracted_at) VALUES ($1, 'pdf', E'\\n\\n \\t\\n', now() - interval '1 day')", [key]);
+      }
+    });
+    const owner = (await ensureUser(database.db, 'dave')).id;
+    const conversation = await thread(owner, 'Dave review');
+    await files.upload({ userId: owner, name: 'late.md', body: Buffer.from('Quarantined hosts are drained before patching.'), conversationId: conversation });
+    await processPendingObjects({ db: database.db, store: objects.store, logger: silentLogger });
+    expect(await chunkPendingTexts(database.db)).toBe(13);
+    expect(await chunkPendingTexts(database.db)).toBe(0);
+    await indexPendingFileChunks(deps());
+    expect(await countPendingFileWork(database.db, embedder.model)).toBe(0);
+    expect((await searchConversations(deps(), owner, { query: 'quarantined hosts drained' })).results[0]).toMatchObject({ continuation_id: conversation, file: 'late.md' });
   });
 });

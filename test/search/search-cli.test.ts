@@ -50,7 +50,8 @@ describe('exai search reindex', () => {
     expect(result).toEqual({ indexed: 3000, remaining: 0, chunks_indexed: expect.any(Number), chunks_remaining: 0, model: 'exai-local-hash-384' });
     expect(result.chunks_indexed).toBeGreaterThan(30);
     // Rounds of 10 batches of 200 messages, then the file's chunks: progress after each.
-    expect(first.stderr).toMatch(/embedded 2000 messages \(1000 left\) and 0 file chunks \(0 left\) with exai-local-hash-384/);
+    // While messages are left, the file's text waits, uncut: one piece of file work left.
+    expect(first.stderr).toMatch(/embedded 2000 messages \(1000 left\) and 0 file chunks \(1 left\) with exai-local-hash-384/);
     expect(first.stderr).toContain(`embedded 3000 messages (0 left) and ${result.chunks_indexed} file chunks (0 left) with exai-local-hash-384`);
     const second = await runCli(['search', 'reindex'], { EXAI_HOME: home }, 60_000);
     expect(second.code, second.stderr).toBe(0);

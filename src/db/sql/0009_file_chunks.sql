@@ -16,6 +16,10 @@ CREATE TABLE exai.file_chunks (
 );
 CREATE INDEX file_chunks_content_tsv_idx ON exai.file_chunks USING gin (content_tsv);
 
+-- The extraction last cut into chunks (none for a blank text): the indexing job cuts a text
+-- whose extracted_at differs.
+ALTER TABLE exai.file_texts ADD COLUMN chunked_at timestamptz;
+
 -- One vector per chunk and embedding model, as exai.message_embeddings keeps them for messages.
 CREATE TABLE exai.file_chunk_embeddings (
   storage_key text NOT NULL,
@@ -53,6 +57,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON exai.file_chunk_embeddings TO service_ro
 -- Vectors of a provider's model (1024 dimensions: 4 KiB) would be moved out of line by TOAST,
 -- which makes the table look small to the planner: pgvector's cost estimate then prefers a
 -- sequential scan to the HNSW index at 100,000 rows (measured by the search benchmark). MAIN keeps
--- them in the row (up to 2,000 dimensions fit a page), so the table's size is what a scan reads.
+-- them in the row (up to about 1,950 dimensions fit a page beside the other columns), so the
+-- table's size is what a scan reads. Rows written before keep their storage until rewritten.
 ALTER TABLE exai.message_embeddings ALTER COLUMN embedding SET STORAGE MAIN;
 ALTER TABLE exai.file_chunk_embeddings ALTER COLUMN embedding SET STORAGE MAIN;
