@@ -9,7 +9,7 @@
  * be embedded (the provider is down) or no vectors exist yet, full text alone
  * answers, and the result says so.
  */
-import { asUser } from '../db/session.js';
+import { asService, asUser } from '../db/session.js';
 import type { Database } from '../db/types.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -125,6 +125,99 @@ export function efSearchFor(recall: number, limit: number, kind: 'lexical' | 'se
   return Math.max(base, limit * 4, candidates);
 }
 
+/** The filters as `AND …` over a candidate's conversation and time (a message's creation, a file's link to the thread), their values added through `add`. */
+function filterScope(input: SearchInput, add: (value: unknown) => string): (conversation: string, time: string) => string {
+  const filter = {
+    from: input.from === undefined ? undefined : add(input.from),
+    to: input.to === undefined ? undefined : add(input.to),
+    tool: input.tool === undefined ? undefined : add(input.tool),
+    model: input.model === undefined ? undefined : add(input.model),
+    conversation: input.conversationId === undefined ? undefined : add(input.conversationId),
+    exclude: input.excludeConversationId === undefined ? undefined : add(input.excludeConversationId),
+  };
+  return (conversation, time) =>
+    [
+      filter.from === undefined ? '' : `${time} >= ${filter.from}`,
+      filter.to === undefined ? '' : `${time} <= ${filter.to}`,
+      filter.tool === undefined ? '' : `${conversation} IN (SELECT id FROM exai.conversations WHERE tool_name = ${filter.tool})`,
+      filter.model === undefined ? '' : `${conversation} IN (SELECT conversation_id FROM exai.messages WHERE model = ${filter.model})`,
+      filter.conversation === undefined ? '' : `${conversation} = ${filter.conversation}`,
+      filter.exclude === undefined ? '' : `${conversation} <> ${filter.exclude}`,
+    ]
+      .filter((part) => part !== '')
+      .map((part) => `AND ${part}`)
+      .join(' ');
+}
+
+/**
+ * The full-text candidates, found as the service with an explicit owner filter: under row-level
+ * security PostgreSQL will not use the GIN index for `@@` (not a leakproof operator, so it may not
+ * run before the policy's check) and matches every message of the user in turn (0.3 s and more at
+ * 100,000 messages). Only ids and ranks come back; the search reads the rows as the user, so
+ * row-level security still decides what is shown.
+ *
+ * Two tiers: any one of the query's words can match a large part of a big history, so the strong
+ * tier is what matches at least two of them, ranked; only when it has fewer than the candidates
+ * wanted are single-word matches ranked after it (a one-time filter: otherwise never scanned).
+ */
+async function textCandidates(db: Database, userId: string, input: SearchInput, text: string): Promise<TextCandidate[]> {
+  const params: unknown[] = [];
+  const add = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const scope = filterScope(input, add);
+  const owner = add(userId);
+  const textParam = add(text);
+  const textScore = (alias: string) => `ts_rank_cd(${alias}.content_tsv, q.tsq, 1)`;
+  const linkedFile = (chunk: string) =>
+    `EXISTS (SELECT 1 FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
+              WHERE fm.storage_key = ${chunk}.storage_key AND fm.owner_id = ${owner} AND fm.deleted_at IS NULL ${scope('cf.conversation_id', 'cf.linked_at')})`;
+  const tiered = (name: string, alias: string, columns: string, from: string, where: string, order: string) => `
+    ${name}_strong AS (
+      SELECT ${columns}, 0 AS tier, ${textScore(alias)} AS text_score
+        FROM ${from}, q
+       WHERE ${alias}.content_tsv @@ q.strong ${where}
+       ORDER BY text_score DESC${order}
+       LIMIT ${candidates}),
+    ${name}_weak AS (
+      SELECT ${columns}, 1 AS tier, ${textScore(alias)} AS text_score
+        FROM ${from}, q
+       WHERE ${alias}.content_tsv @@ q.tsq AND NOT (${alias}.content_tsv @@ q.strong) ${where}
+         AND (SELECT count(*) FROM ${name}_strong) < ${candidates}
+       ORDER BY text_score DESC${order}
+       LIMIT ${candidates})`;
+  const sql = `
+    WITH words AS (
+      -- The query's 12 longest distinct words (long words tend to be the rare ones) as tsquery
+      -- lexemes, for the pairs of the strong tier.
+      SELECT quote_literal(w) AS lexeme, row_number() OVER () AS i
+        FROM (SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', ${textParam}))) AS w
+               WHERE w !~ '[\\\\'']' ORDER BY length(w) DESC, w LIMIT 12) listed),
+    q AS (
+      SELECT any_word.tsq, CASE WHEN pairs.text IS NULL THEN any_word.tsq ELSE to_tsquery('simple', pairs.text) END AS strong
+        FROM (SELECT ${anyWordQuery(textParam)} AS tsq) any_word,
+             (SELECT string_agg('(' || a.lexeme || ' & ' || b.lexeme || ')', ' | ') AS text FROM words a JOIN words b ON a.i < b.i) pairs),
+    ${tiered('messages', 'm', 'm.id::text AS key, NULL::integer AS chunk_index', 'exai.messages m', `AND m.owner_id = ${owner} ${scope('m.conversation_id', 'm.created_at')}`, ', m.created_at DESC')},
+    ${tiered('chunks', 'c', 'c.storage_key AS key, c.chunk_index', 'exai.file_chunks c', `AND ${linkedFile('c')}`, '')}
+    SELECT 'message' AS kind, * FROM messages_strong UNION ALL SELECT 'message', * FROM messages_weak
+    UNION ALL SELECT 'chunk', * FROM chunks_strong UNION ALL SELECT 'chunk', * FROM chunks_weak`;
+  const found = await asService(db, (tx) => tx.query<TextCandidate>(sql, params));
+  return found.rows.map((row) => ({ ...row, text_score: Number(row.text_score) }));
+}
+
+interface TextCandidate {
+  kind: 'message' | 'chunk';
+  /** A message's id, or a chunk's storage key. */
+  key: string;
+  chunk_index: number | null;
+  tier: number;
+  text_score: number;
+}
+
+/** A tsquery matching any of the words in the text parameter. */
+const anyWordQuery = (textParam: string) => `to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | '))`;
+
 export async function searchConversations(
   deps: { db: Database; embedder: Embedder; logger: Logger },
   userId: string,
@@ -148,27 +241,7 @@ export async function searchConversations(
     params.push(value);
     return `$${params.length}`;
   };
-  const filter = {
-    from: input.from === undefined ? undefined : add(input.from),
-    to: input.to === undefined ? undefined : add(input.to),
-    tool: input.tool === undefined ? undefined : add(input.tool),
-    model: input.model === undefined ? undefined : add(input.model),
-    conversation: input.conversationId === undefined ? undefined : add(input.conversationId),
-    exclude: input.excludeConversationId === undefined ? undefined : add(input.excludeConversationId),
-  };
-  /** The filters as `AND …` over a candidate's conversation and time (a message's creation, a file's link to the thread). */
-  const scope = (conversation: string, time: string): string =>
-    [
-      filter.from === undefined ? '' : `${time} >= ${filter.from}`,
-      filter.to === undefined ? '' : `${time} <= ${filter.to}`,
-      filter.tool === undefined ? '' : `${conversation} IN (SELECT id FROM exai.conversations WHERE tool_name = ${filter.tool})`,
-      filter.model === undefined ? '' : `${conversation} IN (SELECT conversation_id FROM exai.messages WHERE model = ${filter.model})`,
-      filter.conversation === undefined ? '' : `${conversation} = ${filter.conversation}`,
-      filter.exclude === undefined ? '' : `${conversation} <> ${filter.exclude}`,
-    ]
-      .filter((part) => part !== '')
-      .map((part) => `AND ${part}`)
-      .join(' ');
+  const scope = filterScope(input, add);
   const messageScope = scope('m.conversation_id', 'm.created_at');
   const linkScope = scope('cf.conversation_id', 'cf.linked_at');
   // A file chunk counts for each of the user's conversations its file is linked to (live files only).
@@ -211,45 +284,25 @@ export async function searchConversations(
       (SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\n' ORDER BY p.seq) FROM exai.messages p
         WHERE p.conversation_id = b.conversation_id
           AND p.seq BETWEEN b.seq - (CASE WHEN b.role = 'assistant' THEN 1 ELSE 0 END) AND b.seq + (CASE WHEN b.role = 'user' THEN 1 ELSE 0 END)) END`;
-  const textParam = add(textQuery(checked.query));
   const thresholdParam = add(checked.threshold);
   const limitParam = add(checked.limit);
-  const textOff = signals === 'vector' ? 'AND false' : '';
-  const textScore = (alias: string) => `ts_rank_cd(${alias}.content_tsv, q.tsq, 1)`;
-  /**
-   * Full-text candidates in two tiers. Any one of the query's words can match a large part of a
-   * big history (ranking 30,000 matches took 0.2-0.6 s at 100,000 messages), so the strong tier
-   * is what matches at least two of them, ranked; only when it has fewer than the candidates
-   * wanted are single-word matches ranked after it (a one-time filter: otherwise never scanned).
-   */
-  const tiered = (name: string, alias: string, columns: string, from: string, where: string, order: string) => `
-    ${name}_strong AS (
-      SELECT ${columns}, 0 AS tier, ${textScore(alias)} AS text_score${order === '' ? '' : `, ${order} AS at`}
-        FROM ${from}, q
-       WHERE ${alias}.content_tsv @@ q.strong ${where} ${textOff}
-       ORDER BY text_score DESC${order === '' ? '' : ', at DESC'}
-       LIMIT ${candidates}),
-    ${name}_weak AS (
-      SELECT ${columns}, 1 AS tier, ${textScore(alias)} AS text_score${order === '' ? '' : `, ${order} AS at`}
-        FROM ${from}, q
-       WHERE ${alias}.content_tsv @@ q.tsq AND NOT (${alias}.content_tsv @@ q.strong) ${where} ${textOff}
-         AND (SELECT count(*) FROM ${name}_strong) < ${candidates}
-       ORDER BY text_score DESC${order === '' ? '' : ', at DESC'}
-       LIMIT ${candidates}),
-    ${name} AS (SELECT * FROM ${name}_strong UNION ALL SELECT * FROM ${name}_weak)`;
+  const textQueryText = textQuery(checked.query);
+  const textParam = add(textQueryText);
+  const hits = signals === 'vector' ? [] : await textCandidates(deps.db, userId, input, textQueryText);
+  const hitsParam = add(JSON.stringify(hits));
   const sql = `
-    WITH words AS (
-      -- The query's 12 longest distinct words (long words tend to be the rare ones) as tsquery
-      -- lexemes, for the pairs of the strong tier.
-      SELECT quote_literal(w) AS lexeme, row_number() OVER () AS i
-        FROM (SELECT w FROM unnest(tsvector_to_array(to_tsvector('simple', ${textParam}))) AS w
-               WHERE w !~ '[\\\\'']' ORDER BY length(w) DESC, w LIMIT 12) listed),
-    q AS (
-      SELECT any_word.tsq, CASE WHEN pairs.text IS NULL THEN any_word.tsq ELSE to_tsquery('simple', pairs.text) END AS strong
-        FROM (SELECT to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | ')) AS tsq) any_word,
-             (SELECT string_agg('(' || a.lexeme || ' & ' || b.lexeme || ')', ' | ') AS text FROM words a JOIN words b ON a.i < b.i) pairs),
-    ${tiered('fts_messages', 'm', 'm.id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path', 'exai.messages m', messageScope, 'm.created_at')},
-    ${tiered('fts_chunks', 'c', 'c.storage_key, c.chunk_index, c.content', 'exai.file_chunks c', `AND ${linkedFile('c')}`, '')},
+    WITH q AS (SELECT ${anyWordQuery(textParam)} AS tsq),
+    text_hits AS (
+      SELECT * FROM json_to_recordset(${hitsParam}::json) AS r(kind text, key text, chunk_index integer, tier integer, text_score double precision)),
+    -- Read as the user: row-level security decides again what the candidates may show.
+    fts_messages AS (
+      SELECT m.id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, r.tier, r.text_score, m.created_at AS at
+        FROM text_hits r JOIN exai.messages m ON m.id = r.key::uuid
+       WHERE r.kind = 'message'),
+    fts_chunks AS (
+      SELECT c.storage_key, c.chunk_index, c.content, r.tier, r.text_score
+        FROM text_hits r JOIN exai.file_chunks c ON c.storage_key = r.key AND c.chunk_index = r.chunk_index
+       WHERE r.kind = 'chunk'),
     fts AS (
       SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY tier, text_score DESC, at DESC) AS rank
         FROM (SELECT * FROM fts_messages UNION ALL ${toThreads('fts_chunks', 'ch.tier, ch.text_score')}) hits
