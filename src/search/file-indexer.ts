@@ -8,9 +8,8 @@
  */
 import { asService } from '../db/session.js';
 import type { Database } from '../db/types.js';
-import { ExaiError } from '../errors.js';
 import type { IndexerDeps, IndexProgress } from './indexer.js';
-import { vectorText } from './indexer.js';
+import { embedChecked } from './indexer.js';
 import { chunkText } from './text-chunks.js';
 
 /** Texts chunked per transaction: a text is at most 2,000,000 characters, so about 1,500 chunks. */
@@ -88,19 +87,12 @@ export async function indexPendingFileChunks(
       tx.query<{ storage_key: string; chunk_index: number; extracted_at: string; content: string }>(pendingChunksSql, [embedder.model, batchSize]),
     );
     if (pending.rows.length === 0) break;
-    const vectors = await embedder.embed(
-      pending.rows.map((row) => row.content),
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
-    if (vectors.length !== pending.rows.length) {
-      throw new ExaiError('provider_error', `The embedding model ${embedder.model} returned ${vectors.length} vectors for ${pending.rows.length} texts; nothing was stored.`);
-    }
-    // Every vector is checked before any row is written: a bad answer stores nothing.
+    const vectors = await embedChecked(embedder, pending.rows.map((row) => row.content), options.signal);
     const rows = pending.rows.map((row, index) => ({
       storage_key: row.storage_key,
       chunk_index: row.chunk_index,
       extracted_at: row.extracted_at,
-      embedding: vectorText(vectors[index]!, embedder.dimensions, embedder.model),
+      embedding: vectors[index]!,
     }));
     // Joined to the chunks of the same extraction: one cut again (by another instance's job) meanwhile
     // is skipped, so an old text's vector never lands on a new chunk.

@@ -49,8 +49,20 @@ export async function countPending(db: Database, model: string): Promise<number>
   return counted.rows[0]!.n;
 }
 
+/**
+ * Embeds a batch and checks every vector (count and dimension) before any row is written, so a bad
+ * answer stores nothing; the vectors come back in pgvector's text form (null: nothing to embed).
+ */
+export async function embedChecked(embedder: Embedder, texts: string[], signal: AbortSignal | undefined): Promise<(string | null)[]> {
+  const vectors = await embedder.embed(texts, signal === undefined ? {} : { signal });
+  if (vectors.length !== texts.length) {
+    throw new ExaiError('provider_error', `The embedding model ${embedder.model} returned ${vectors.length} vectors for ${texts.length} texts; nothing was stored.`);
+  }
+  return vectors.map((vector) => vectorText(vector, embedder.dimensions, embedder.model));
+}
+
 /** Vectors as pgvector's text form; a zero vector (nothing to embed) is stored as null. */
-export function vectorText(vector: readonly number[], dimensions: number, model: string): string | null {
+function vectorText(vector: readonly number[], dimensions: number, model: string): string | null {
   if (vector.length !== dimensions) {
     throw new ExaiError('provider_error', `The embedding model ${model} returned a ${vector.length}-dimensional vector where ${dimensions} were expected; nothing was stored.`);
   }
@@ -73,15 +85,8 @@ export async function indexPendingMessages(
       tx.query<{ id: string; owner_id: string; conversation_id: string; content: string }>(pendingSql, [embedder.model, batchSize]),
     );
     if (pending.rows.length === 0) break;
-    const vectors = await embedder.embed(
-      pending.rows.map((row) => row.content.slice(0, maxEmbeddedChars)),
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
-    if (vectors.length !== pending.rows.length) {
-      throw new ExaiError('provider_error', `The embedding model ${embedder.model} returned ${vectors.length} vectors for ${pending.rows.length} texts; nothing was stored.`);
-    }
-    // Every vector is checked before any row is written: a bad answer stores nothing.
-    const rows = pending.rows.map((row, index) => ({ ...row, vector: vectorText(vectors[index]!, embedder.dimensions, embedder.model) }));
+    const vectors = await embedChecked(embedder, pending.rows.map((row) => row.content.slice(0, maxEmbeddedChars)), options.signal);
+    const rows = pending.rows.map((row, index) => ({ ...row, vector: vectors[index]! }));
     await asService(db, (tx) =>
       tx.query(
         `INSERT INTO exai.message_embeddings (message_id, model, owner_id, conversation_id, dimensions, embedding)

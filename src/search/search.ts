@@ -125,6 +125,23 @@ export function efSearchFor(recall: number, limit: number, kind: 'lexical' | 'se
   return Math.max(base, limit * 4, candidates);
 }
 
+/** A statement's parameter list: `add` appends a value and returns its placeholder. */
+function sqlParameters(): { params: unknown[]; add: (value: unknown) => string } {
+  const params: unknown[] = [];
+  return {
+    params,
+    add: (value) => {
+      params.push(value);
+      return `$${params.length}`;
+    },
+  };
+}
+
+/** Whether the chunk's bytes are a live file linked to a conversation, with `where` narrowing file and link. */
+const linkedFileCheck = (chunk: string, where: string) =>
+  `EXISTS (SELECT 1 FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
+            WHERE fm.storage_key = ${chunk}.storage_key AND fm.deleted_at IS NULL ${where})`;
+
 /** The filters as `AND …` over a candidate's conversation and time (a message's creation, a file's link to the thread), their values added through `add`. */
 function filterScope(input: SearchInput, add: (value: unknown) => string): (conversation: string, time: string) => string {
   const filter = {
@@ -161,18 +178,12 @@ function filterScope(input: SearchInput, add: (value: unknown) => string): (conv
  * wanted are single-word matches ranked after it (a one-time filter: otherwise never scanned).
  */
 async function textCandidates(db: Database, userId: string, input: SearchInput, text: string): Promise<TextCandidate[]> {
-  const params: unknown[] = [];
-  const add = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
+  const { params, add } = sqlParameters();
   const scope = filterScope(input, add);
   const owner = add(userId);
   const textParam = add(text);
   const textScore = (alias: string) => `ts_rank_cd(${alias}.content_tsv, q.tsq, 1)`;
-  const linkedFile = (chunk: string) =>
-    `EXISTS (SELECT 1 FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
-              WHERE fm.storage_key = ${chunk}.storage_key AND fm.owner_id = ${owner} AND fm.deleted_at IS NULL ${scope('cf.conversation_id', 'cf.linked_at')})`;
+  const linkedFile = (chunk: string) => linkedFileCheck(chunk, `AND fm.owner_id = ${owner} ${scope('cf.conversation_id', 'cf.linked_at')}`);
   const tiered = (name: string, alias: string, columns: string, from: string, where: string, order: string) => `
     ${name}_strong AS (
       SELECT ${columns}, 0 AS tier, ${textScore(alias)} AS text_score
@@ -236,18 +247,12 @@ export async function searchConversations(
     deps.logger.warn({ err: error instanceof Error ? error.message : String(error), model: embedder.model }, 'search query could not be embedded; full text only');
     note = `The embedding model ${embedder.model} could not be reached, so these results come from full-text search alone.`;
   }
-  const params: unknown[] = [];
-  const add = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
-  };
+  const { params, add } = sqlParameters();
   const scope = filterScope(input, add);
   const messageScope = scope('m.conversation_id', 'm.created_at');
   const linkScope = scope('cf.conversation_id', 'cf.linked_at');
-  // A file chunk counts for each of the user's conversations its file is linked to (live files only).
-  const linkedFile = (chunk: string) =>
-    `EXISTS (SELECT 1 FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
-              WHERE fm.storage_key = ${chunk}.storage_key AND fm.deleted_at IS NULL ${linkScope})`;
+  // A file chunk counts for each of the user's conversations its file is linked to (live files only); row-level security picks the user's.
+  const linkedFile = (chunk: string) => linkedFileCheck(chunk, linkScope);
   const toThreads = (chunks: string, score: string) =>
     `SELECT ch.storage_key || '#' || ch.chunk_index || '@' || cf.conversation_id AS key, cf.conversation_id, ch.content,
             NULL::integer AS seq, 'file'::text AS role, fm.file_path, ${score}, cf.linked_at AS at
