@@ -10,7 +10,7 @@
  * answers, and the result says so.
  */
 import { asService, asUser } from '../db/session.js';
-import type { Database } from '../db/types.js';
+import type { Database, Queryable } from '../db/types.js';
 import { ExaiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Embedder } from './embedder.js';
@@ -36,6 +36,9 @@ export interface SearchInput {
   /** Add each result's best message with its question or answer (2,000 characters of each), or its file passage (4,000), for prompts. */
   withContent?: boolean;
 }
+
+/** The filters of a search. */
+type SearchFilters = Pick<SearchInput, 'from' | 'to' | 'tool' | 'model' | 'conversationId' | 'excludeConversationId'>;
 
 export interface SearchResult {
   continuation_id: string;
@@ -90,6 +93,23 @@ const rrfK = 60;
 const threadRrfK = 10;
 /** How many candidates each signal contributes before fusion. */
 const candidates = 100;
+/**
+ * Up to this many vectors in a search's scope (the user's, within its filters), the search compares
+ * them all instead of walking the model's HNSW index. The index holds every user's vectors, and under
+ * row-level security and filters its walk skips the others' rows; it gives up after
+ * hnsw.max_scan_tuples (20,000) of them, so a user with a small share of a big index got a few
+ * results or none, slowly. Comparing 5,000 vectors of 1,024 dimensions takes ~20 ms; a larger scope
+ * is a large enough share for the walk.
+ */
+const exactVectorScanUpTo = 5_000;
+
+/** What the search needs; `exactScanUpTo` replaces exactVectorScanUpTo (tests walk the index with 0). */
+export interface SearchDeps {
+  db: Database;
+  embedder: Embedder;
+  logger: Logger;
+  exactScanUpTo?: number;
+}
 /**
  * How many rows of a full-text tier the cheap rank (ts_rank) passes on to the fine one
  * (ts_rank_cd). At 100,000 messages (`npm run bench -- --only=search`) a query's strong tier held
@@ -151,7 +171,7 @@ const linkedFileCheck = (chunk: string, where: string) =>
             WHERE fm.storage_key = ${chunk}.storage_key AND fm.deleted_at IS NULL ${where})`;
 
 /** The filters as `AND …` over a candidate's conversation and time (a message's creation, a file's link to the thread), their values added through `add`. */
-function filterScope(input: SearchInput, add: (value: unknown) => string): (conversation: string, time: string) => string {
+function filterScope(input: SearchFilters, add: (value: unknown) => string): (conversation: string, time: string) => string {
   const filter = {
     from: input.from === undefined ? undefined : add(input.from),
     to: input.to === undefined ? undefined : add(input.to),
@@ -244,7 +264,7 @@ interface TextCandidate {
 const anyWordQuery = (textParam: string) => `to_tsquery('simple', replace(plainto_tsquery('simple', ${textParam})::text, ' & ', ' | '))`;
 
 export async function searchConversations(
-  deps: { db: Database; embedder: Embedder; logger: Logger },
+  deps: SearchDeps,
   userId: string,
   input: SearchInput,
 ): Promise<SearchAnswer> {
@@ -274,30 +294,36 @@ export async function searchConversations(
        JOIN exai.conversation_files cf ON cf.file_id = fm.id
       WHERE true ${linkScope}`;
   const dims = embedder.dimensions;
-  let vectorCtes =
-    'vec AS (SELECT NULL::text AS key, NULL::uuid AS conversation_id, NULL::text AS content, NULL::integer AS seq, NULL::text AS role, NULL::text AS file_path, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
-  if (vector !== undefined) {
+  const userFiles = `SELECT DISTINCT fm.storage_key FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
+                      WHERE fm.deleted_at IS NULL ${linkScope}`;
+  const vectorCtes = (exact: { messages: boolean; chunks: boolean }): string => {
+    if (vector === undefined) return noVectorCte;
     const queryVector = add(`[${vector.join(',')}]`);
     const model = add(embedder.model);
     const distance = (alias: string) => `${alias}.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
-    vectorCtes = `vec_messages AS (
+    // "+ 0" is not the index's expression: PostgreSQL then compares every vector in scope.
+    const order = (alias: string, isExact: boolean) => (isExact ? `(${distance(alias)}) + 0` : distance(alias));
+    return `vec_messages AS (
            SELECT e.message_id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, ${distance('e')} AS distance, m.created_at AS at
              FROM exai.message_embeddings e JOIN exai.messages m ON m.id = e.message_id
-            WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${messageScope}
-            ORDER BY ${distance('e')}
+            WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${exact.messages ? `AND e.owner_id = ${add(userId)}` : ''} ${messageScope}
+            ORDER BY ${order('e', exact.messages)}
             LIMIT ${candidates}),
          vec_chunks AS (
            SELECT c.storage_key, c.chunk_index, c.content, ${distance('fe')} AS distance
              FROM exai.file_chunk_embeddings fe JOIN exai.file_chunks c ON c.storage_key = fe.storage_key AND c.chunk_index = fe.chunk_index
-            WHERE fe.model = ${model} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL AND ${linkedFile('fe')}
-            ORDER BY ${distance('fe')}
+            WHERE fe.model = ${model} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL
+              AND ${exact.chunks ? `fe.storage_key IN (${userFiles})` : linkedFile('fe')}
+            ORDER BY ${order('fe', exact.chunks)}
             LIMIT ${candidates}),
          vec AS (
            SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY distance, at DESC) AS rank, 1 - distance AS similarity
              FROM (SELECT * FROM vec_messages UNION ALL ${toThreads('vec_chunks', 'ch.distance')}) hits
             ORDER BY distance, at DESC
             LIMIT ${candidates})`;
-  }
+  };
+  const noVectorCte =
+    'vec AS (SELECT NULL::text AS key, NULL::uuid AS conversation_id, NULL::text AS content, NULL::integer AS seq, NULL::text AS role, NULL::text AS file_path, NULL::bigint AS rank, NULL::double precision AS similarity WHERE false)';
   // For prompts: the best message with its other half (the question before an answer, the answer after a question), or the file's passage.
   const pairSql = `CASE WHEN b.file_path IS NOT NULL THEN 'file ' || b.file_path || E':\n' || left(b.content, 4000) ELSE
       (SELECT string_agg(p.role || ': ' || left(p.content, 2000), E'\n' ORDER BY p.seq) FROM exai.messages p
@@ -309,7 +335,7 @@ export async function searchConversations(
   const textParam = add(textQueryText);
   const hits = signals === 'vector' ? [] : await textCandidates(deps.db, userId, input, textQueryText);
   const hitsParam = add(JSON.stringify(hits));
-  const sql = `
+  const statement = (exact: { messages: boolean; chunks: boolean }) => `
     WITH q AS (SELECT ${anyWordQuery(textParam)} AS tsq),
     text_hits AS (
       SELECT * FROM json_to_recordset(${hitsParam}::json)
@@ -330,7 +356,7 @@ export async function searchConversations(
         FROM (SELECT * FROM fts_messages UNION ALL ${toThreads('fts_chunks', 'ch.tier, ch.text_score')}) hits
        ORDER BY tier, text_score DESC, at DESC
        LIMIT ${candidates}),
-    ${vectorCtes},
+    ${vectorCtes(exact)},
     fused AS (
       SELECT coalesce(f.key, v.key) AS key, coalesce(f.conversation_id, v.conversation_id) AS conversation_id,
              coalesce(f.content, v.content) AS content, coalesce(f.seq, v.seq) AS seq, coalesce(f.role, v.role) AS role,
@@ -367,6 +393,9 @@ export async function searchConversations(
     // The candidate list HNSW keeps, from the recall asked for; iterative scans keep going past
     // rows that row-level security or the filters drop (pgvector 0.8).
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
+    const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
+    const inScope = vector === undefined ? { messages: 0, chunks: 0 } : await vectorsInScope(tx, userId, input, embedder.model, dims, upTo);
+    const sql = statement({ messages: inScope.messages <= upTo, chunks: inScope.chunks <= upTo });
     return tx.query<{
       conversation_id: string;
       title: string | null;
@@ -395,12 +424,37 @@ export async function searchConversations(
 
 
 /**
+ * How many of the user's vectors of the model the search's scope holds (its filters applied),
+ * counted up to one past `upTo`: whether to compare them all or walk the index.
+ * Rows of the model without a vector count too, so that an index-only scan can count messages.
+ * Run as the user.
+ */
+async function vectorsInScope(tx: Queryable, userId: string, input: SearchFilters, model: string, dims: number, upTo: number): Promise<{ messages: number; chunks: number }> {
+  const { params, add } = sqlParameters();
+  const scope = filterScope(input, add);
+  const messageScope = scope('m.conversation_id', 'm.created_at');
+  const modelParam = add(model);
+  const counted = (rows: string) => `(SELECT count(*) FROM (${rows} LIMIT ${upTo + 1}) counted)`;
+  const found = await tx.query<{ messages: string | number; chunks: string | number }>(
+    `SELECT ${counted(`SELECT 1 FROM exai.message_embeddings e ${messageScope === '' ? '' : 'JOIN exai.messages m ON m.id = e.message_id'}
+                        WHERE e.owner_id = ${add(userId)} AND e.model = ${modelParam} ${messageScope}`)} AS messages,
+            ${counted(`SELECT 1 FROM exai.file_chunk_embeddings fe
+                        WHERE fe.model = ${modelParam} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL
+                          AND fe.storage_key IN (SELECT fm.storage_key FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
+                                                  WHERE fm.deleted_at IS NULL ${scope('cf.conversation_id', 'cf.linked_at')})`)} AS chunks`,
+    params,
+  );
+  const row = found.rows[0]!;
+  return { messages: Number(row.messages), chunks: Number(row.chunks) };
+}
+
+/**
  * Conversations like a given one (duplicates, earlier attempts at the same
  * problem): the thread's mean vector, searched for through the HNSW index,
  * best message per other conversation. Vectors only: no words to match.
  */
 export async function similarConversations(
-  deps: { db: Database; embedder: Embedder },
+  deps: Pick<SearchDeps, 'db' | 'embedder' | 'exactScanUpTo'>,
   userId: string,
   conversationId: string,
   input: { limit?: number; threshold?: number } = {},
@@ -416,6 +470,11 @@ export async function similarConversations(
     const exists = await tx.query('SELECT 1 FROM exai.conversations WHERE id = $1', [conversationId]);
     if (exists.rows.length === 0) throw new ExaiError('not_found', `No conversation ${conversationId} of yours.`);
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit, embedder.local ? 'lexical' : 'semantic'))]);
+    const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
+    const exact = (await vectorsInScope(tx, userId, {}, embedder.model, dims, upTo)).messages <= upTo;
+    // See exactVectorScanUpTo; "+ 0" is not the index's expression.
+    const distance = `e.embedding::vector(${dims}) <=> (SELECT v FROM centre)`;
+    const order = exact ? `(${distance}) + 0` : distance;
     const rows = await tx.query<{ conversation_id: string; title: string | null; similarity: number; updated_at: Date | string; snippet: string | null }>(
       `WITH centre AS (
          SELECT avg(e.embedding::vector(${dims})) AS v FROM exai.message_embeddings e
@@ -423,8 +482,8 @@ export async function similarConversations(
        near AS (
          SELECT e.conversation_id, 1 - (e.embedding::vector(${dims}) <=> (SELECT v FROM centre)) AS similarity
            FROM exai.message_embeddings e
-          WHERE e.model = $2 AND e.dimensions = ${dims} AND e.embedding IS NOT NULL AND e.conversation_id <> $1
-          ORDER BY e.embedding::vector(${dims}) <=> (SELECT v FROM centre)
+          WHERE e.model = $2 AND e.dimensions = ${dims} AND e.embedding IS NOT NULL AND e.conversation_id <> $1 ${exact ? 'AND e.owner_id = $5' : ''}
+          ORDER BY ${order}
           LIMIT ${candidates}),
        best AS (SELECT conversation_id, max(similarity) AS similarity FROM near GROUP BY conversation_id)
        SELECT b.conversation_id, c.title, b.similarity, c.updated_at,
@@ -433,7 +492,7 @@ export async function similarConversations(
         WHERE b.similarity >= $3
         ORDER BY b.similarity DESC
         LIMIT $4`,
-      [conversationId, embedder.model, threshold, limit],
+      [conversationId, embedder.model, threshold, limit, ...(exact ? [userId] : [])],
     );
     const results = rows.rows.map((row) => ({
       continuation_id: row.conversation_id,
