@@ -707,6 +707,7 @@ function timedDatabase(db: Database) {
         timing.transactionMs.push(performance.now() - start);
       }
     },
+    maintenance: (statements) => db.maintenance(statements),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -17,7 +17,7 @@ import { createUser, deleteUser, findUserByHandle, listUsers } from '../users/us
 import { statsOperations } from './stats-operations.js';
 import { countPendingFileWork, indexPendingFileChunks } from '../search/file-indexer.js';
 import { indexPendingMessages } from '../search/indexer.js';
-import { openEmbedder } from '../search/open-embedder.js';
+import { ensureModelIndex, openEmbedder } from '../search/open-embedder.js';
 import { createLogger } from '../logger.js';
 
 export interface AdminContext {
@@ -96,7 +96,10 @@ export const adminOperations = {
     const messages = await indexPendingMessages(deps, { maxBatches: input.batches ?? 10 });
     // Files' text once the messages are done: new turns are what users search for most.
     const chunks = messages.remaining === 0 ? await indexPendingFileChunks(deps, { maxBatches: input.batches ?? 10 }) : { indexed: 0, remaining: await countPendingFileWork(context.db, embedder.model) };
-    return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model };
+    // A backlog's missing index is built once all of it is embedded (see ensureModelIndex).
+    const done = messages.remaining === 0 && chunks.remaining === 0;
+    const index = await ensureModelIndex(context.db, embedder, done ? {} : { deferAbove: 0 });
+    return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model, index };
   }),
   // Performance, usage and alert events as the operator sees them: everyone's, or one user's.
   ...statsOperations,

@@ -32,7 +32,7 @@ import { fileJobNames, fileJobs } from '../files/file-jobs.js';
 import { openObjectStore, openReadTiers } from '../files/open-file-store.js';
 import type { ObjectStore } from '../files/storage/object-store.js';
 import type { Embedder } from '../search/embedder.js';
-import { ensureModelIndex, openEmbedder } from '../search/open-embedder.js';
+import { bulkLoadThreshold, ensureModelIndex, openEmbedder } from '../search/open-embedder.js';
 import { searchJobNames, searchJobs } from '../search/search-jobs.js';
 import { relatedMemory, type Memory } from '../search/memory.js';
 
@@ -169,7 +169,11 @@ export async function createServices(config: Config, logger: Logger, options: Cr
     const providerFiles = ProviderFiles.fromConfig(config, { db, files, logger });
     const embedder = openEmbedder(config, callMetrics);
     // Several instances may start at once: IF NOT EXISTS, and a race lost to another is harmless.
-    await ensureModelIndex(db, embedder).catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not create the embedding model\'s index; search scans instead'));
+    await ensureModelIndex(db, embedder, { deferAbove: bulkLoadThreshold })
+      .then((state) => {
+        if (state === 'deferred') logger.info({ model: embedder.model }, 'the embedding model\'s index will be built once its backlog is embedded (faster than inserting each vector into it)');
+      })
+      .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not create the embedding model\'s index; search scans instead'));
     const search = {
       embedder,
       memory: (userId: string, question: string, options: { excludeConversationId?: string; tokenBudget: number }) =>

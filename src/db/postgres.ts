@@ -18,11 +18,18 @@ export interface PostgresOptions {
   logger: Logger;
 }
 
-function wrapClient(client: pg.PoolClient | pg.Pool, where: string): Queryable {
+/** How long a maintenance statement may run before the client gives up on it: a day. */
+const maintenanceTimeoutMs = 24 * 60 * 60_000;
+
+/** `queryTimeoutMs` replaces the pool's client-side timeout (maintenance). */
+function wrapClient(client: pg.PoolClient | pg.Pool, where: string, queryTimeoutMs?: number): Queryable {
   return {
     async query<R = Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       try {
-        const result = await client.query(text, params === undefined ? undefined : [...params]);
+        const values = params === undefined ? undefined : [...params];
+        // node-postgres reads query_timeout from a query's config too; its types name it only for connections.
+        const config: pg.QueryConfig & { query_timeout?: number } = queryTimeoutMs === undefined ? { text, values } : { text, values, query_timeout: queryTimeoutMs };
+        const result = await client.query(config);
         return { rows: result.rows as R[], affectedRows: result.command === 'SELECT' ? 0 : (result.rowCount ?? 0) };
       } catch (error) {
         throw toDatabaseError(error, where);
@@ -57,41 +64,48 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     options.logger.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, 'idle database connection lost');
   });
   const direct = wrapClient(pool, where);
+  const transaction = async <T>(fn: (tx: Queryable) => Promise<T>, queryTimeoutMs?: number): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw toDatabaseError(error, where);
+    }
+    let broken: Error | undefined;
+    // A connection that drops while checked out emits here; unheard, it would crash the process.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await fn(wrapClient(client, where, queryTimeoutMs));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (isUnavailableError(error)) broken = error as Error;
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw toDatabaseError(error, where);
+    } finally {
+      client.off('error', onError);
+      // A connection that failed mid-transaction is discarded, never reused.
+      client.release(broken);
+    }
+  };
   const database: Database = {
     kind: 'postgres',
     query: direct.query,
     exec: direct.exec,
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw toDatabaseError(error, where);
-      }
-      let broken: Error | undefined;
-      // A connection that drops while checked out emits here; unheard, it would crash the process.
-      const onError = (error: Error) => {
-        broken = error;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        const result = await fn(wrapClient(client, where));
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        if (isUnavailableError(error)) broken = error as Error;
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = rollbackError as Error;
-        }
-        throw toDatabaseError(error, where);
-      } finally {
-        client.off('error', onError);
-        // A connection that failed mid-transaction is discarded, never reused.
-        client.release(broken);
-      }
+    transaction: (fn) => transaction(fn),
+    async maintenance(statements: readonly string[]): Promise<void> {
+      await transaction(async (tx) => {
+        await tx.query('SET LOCAL statement_timeout = 0');
+        for (const statement of statements) await tx.query(statement);
+      }, maintenanceTimeoutMs);
     },
     async ping(): Promise<void> {
       await direct.query('select 1');

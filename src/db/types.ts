@@ -20,6 +20,11 @@ export interface Database extends Queryable {
   readonly kind: DatabaseKind;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs statements in one transaction without the query timeout, the client's or the
+   * server's: for maintenance such as an index build over a backfill, which takes minutes.
+   */
+  maintenance(statements: readonly string[]): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

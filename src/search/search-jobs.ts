@@ -6,6 +6,7 @@
 import type { JobDefinition } from '../jobs/types.js';
 import { indexPendingFileChunks } from './file-indexer.js';
 import { indexPendingMessages, type IndexerDeps } from './indexer.js';
+import { ensureModelIndex } from './open-embedder.js';
 
 export const searchJobNames = { index: 'search.index' } as const;
 
@@ -24,6 +25,10 @@ export function searchJobs(deps: IndexerDeps): JobDefinition[] {
         // Then files' text, chunked and embedded; messages first, since new turns are searched for most.
         const files = await indexPendingFileChunks(deps, { signal, maxBatches: 50 });
         if (files.indexed > 0) deps.logger.debug(files, 'file chunks embedded for search');
+        // A backlog's index was left for now (see ensureModelIndex): built over all of it at once.
+        if (progress.remaining === 0 && files.remaining === 0 && (await ensureModelIndex(deps.db, deps.embedder)) === 'created') {
+          deps.logger.info({ model: deps.embedder.model }, 'the embedding model\'s index is built');
+        }
       },
     },
   ];

@@ -47,7 +47,7 @@ describe('exai search reindex', () => {
     const first = await runCli(['search', 'reindex', '--json'], { EXAI_HOME: home }, 120_000);
     expect(first.code, first.stderr).toBe(0);
     const result = JSON.parse(first.stdout) as { chunks_indexed: number };
-    expect(result).toEqual({ indexed: 3000, remaining: 0, chunks_indexed: expect.any(Number), chunks_remaining: 0, model: 'exai-local-hash-384' });
+    expect(result).toEqual({ indexed: 3000, remaining: 0, chunks_indexed: expect.any(Number), chunks_remaining: 0, model: 'exai-local-hash-384', index: 'ready' });
     expect(result.chunks_indexed).toBeGreaterThan(30);
     // Rounds of 10 batches of 200 messages, then the file's chunks: progress after each.
     // While messages are left, the file's text waits, uncut: one piece of file work left.
