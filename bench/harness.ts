@@ -169,7 +169,7 @@ export function countingDatabase(db: Database): { db: Database; counts: Database
       counts.transactions++;
       return db.transaction(fn);
     },
-    maintenance: (statements) => db.maintenance(statements),
+    maintenance: (statement) => db.maintenance(statement),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -707,7 +707,7 @@ function timedDatabase(db: Database) {
         timing.transactionMs.push(performance.now() - start);
       }
     },
-    maintenance: (statements) => db.maintenance(statements),
+    maintenance: (statement) => db.maintenance(statement),
     ping: () => db.ping(),
     close: () => db.close(),
   };

@@ -65,11 +65,8 @@ export async function openPglite(dataDir: string | undefined, options: PgliteOpt
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       return db.transaction((tx: Transaction) => fn(wrap(tx, where)));
     },
-    async maintenance(statements: readonly string[]): Promise<void> {
-      await db.transaction(async (tx: Transaction) => {
-        const wrapped = wrap(tx, where);
-        for (const statement of statements) await wrapped.query(statement);
-      });
+    async maintenance(statement: string): Promise<void> {
+      await direct.query(statement);
     },
     async ping(): Promise<void> {
       await direct.query('select 1');

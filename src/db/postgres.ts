@@ -64,48 +64,45 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
     options.logger.warn({ err: { message: error.message, code: (error as { code?: string }).code } }, 'idle database connection lost');
   });
   const direct = wrapClient(pool, where);
-  const transaction = async <T>(fn: (tx: Queryable) => Promise<T>, queryTimeoutMs?: number): Promise<T> => {
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw toDatabaseError(error, where);
-    }
-    let broken: Error | undefined;
-    // A connection that drops while checked out emits here; unheard, it would crash the process.
-    const onError = (error: Error) => {
-      broken = error;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const result = await fn(wrapClient(client, where, queryTimeoutMs));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      if (isUnavailableError(error)) broken = error as Error;
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
-      throw toDatabaseError(error, where);
-    } finally {
-      client.off('error', onError);
-      // A connection that failed mid-transaction is discarded, never reused.
-      client.release(broken);
-    }
-  };
+  const patient = wrapClient(pool, where, maintenanceTimeoutMs);
   const database: Database = {
     kind: 'postgres',
     query: direct.query,
     exec: direct.exec,
-    transaction: (fn) => transaction(fn),
-    async maintenance(statements: readonly string[]): Promise<void> {
-      await transaction(async (tx) => {
-        await tx.query('SET LOCAL statement_timeout = 0');
-        for (const statement of statements) await tx.query(statement);
-      }, maintenanceTimeoutMs);
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw toDatabaseError(error, where);
+      }
+      let broken: Error | undefined;
+      // A connection that drops while checked out emits here; unheard, it would crash the process.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrapClient(client, where));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        if (isUnavailableError(error)) broken = error as Error;
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError as Error;
+        }
+        throw toDatabaseError(error, where);
+      } finally {
+        client.off('error', onError);
+        // A connection that failed mid-transaction is discarded, never reused.
+        client.release(broken);
+      }
+    },
+    async maintenance(statement: string): Promise<void> {
+      await patient.query(statement);
     },
     async ping(): Promise<void> {
       await direct.query('select 1');

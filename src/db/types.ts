@@ -21,10 +21,12 @@ export interface Database extends Queryable {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
-   * Runs statements in one transaction without the query timeout, the client's or the
-   * server's: for maintenance such as an index build over a backfill, which takes minutes.
+   * Runs one statement on its own, outside any transaction, without the client's query
+   * timeout: maintenance such as an index build over a backfill, which takes minutes
+   * (CREATE INDEX CONCURRENTLY may not run in a transaction). The server's own
+   * statement_timeout, if the role has one, still applies.
    */
-  maintenance(statements: readonly string[]): Promise<void>;
+  maintenance(statement: string): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

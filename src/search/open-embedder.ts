@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
+import { asService } from '../db/session.js';
 import type { Database } from '../db/types.js';
 import { ExaiError } from '../errors.js';
 import type { CallRecorder } from '../providers/call-recorder.js';
@@ -35,49 +36,93 @@ export function openEmbedder(config: Pick<Config, 'search' | 'providers'>, recor
 }
 
 /**
- * Above this many texts waiting for a model that has no index yet, its index is built after they
- * are embedded: building it over the data is several times faster than inserting each vector into
- * it (`npm run bench -- --only=search`), and a first backfill of a long history is exactly that.
+ * Above this many texts for a model that has no index yet (vectors stored and texts waiting), its
+ * index is built after they are all embedded: building it over the data is several times faster
+ * than inserting each vector into it (`npm run bench -- --only=search`), and a first backfill of a
+ * long history is exactly that; nor does a server's start wait for a long build.
  */
 export const bulkLoadThreshold = 10_000;
 
-/** `ready`: the indexes exist; `created`: built now; `deferred`: left for after the backfill. */
-export type ModelIndexState = 'ready' | 'created' | 'deferred';
-
 /**
- * Makes sure the model's partial HNSW indexes (messages and file chunks, on the cast to its
- * dimension) exist; the migration made the built-in model's. With `deferAbove`, a missing index is
- * left for after the backfill when more texts than that wait for the model (the indexing job and
- * `exai search reindex` build it once nothing waits); until then search compares vectors without it.
- * Runs as the connecting role, which owns the tables; the model name was checked against a strict
- * pattern. Several instances may do this at once: IF NOT EXISTS, and a race lost to another
- * build fails harmlessly (the caller logs it; the next run finds the index).
+ * `ready`: the indexes exist; `created`: built now; `deferred`: left for after the backfill;
+ * `building`: another connection is building one.
  */
-export async function ensureModelIndex(db: Database, embedder: Embedder, options: { deferAbove?: number } = {}): Promise<ModelIndexState> {
-  if (embedder.model === LOCAL_EMBEDDING_MODEL) return 'ready';
+export type ModelIndexState = 'ready' | 'created' | 'deferred' | 'building';
+
+const indexedTables = ['message_embeddings', 'file_chunk_embeddings'] as const;
+
+function modelIndexNames(embedder: Embedder): { table: (typeof indexedTables)[number]; name: string }[] {
   if (!/^[A-Za-z0-9._:/-]{1,200}$/.test(embedder.model) || !Number.isInteger(embedder.dimensions) || embedder.dimensions > 2000) {
     throw new ExaiError('invalid_config', `Cannot index embeddings of ${JSON.stringify(embedder.model)} with ${embedder.dimensions} dimensions: HNSW takes at most 2000.`);
   }
   const suffix = createHash('sha256').update(`${embedder.model}/${embedder.dimensions}`).digest('hex').slice(0, 12);
-  const tables = ['message_embeddings', 'file_chunk_embeddings'];
-  const present = await db.query<{ name: string }>(
-    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'exai' AND c.relname = ANY($1::text[])`,
-    [tables.map((table) => `${table}_${suffix}_hnsw`)],
+  return indexedTables.map((table) => ({ table, name: `${table}_${suffix}_hnsw` }));
+}
+
+/** Each of the model's indexes: valid, being built (by any connection), or neither (left by a failed build). */
+async function indexStates(db: Database, names: readonly string[]): Promise<Map<string, { valid: boolean; building: boolean }>> {
+  const found = await db.query<{ name: string; valid: boolean; building: boolean }>(
+    `SELECT c.relname AS name, i.indisvalid AS valid,
+            EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid) AS building
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indexrelid = c.oid
+      WHERE n.nspname = 'exai' AND c.relname = ANY($1::text[])`,
+    [names],
   );
-  const missing = tables.filter((table) => !present.rows.some((row) => row.name === `${table}_${suffix}_hnsw`));
-  if (missing.length === 0) return 'ready';
-  if (options.deferAbove !== undefined) {
-    const waiting = (await countPending(db, embedder.model)) + (await countPendingFileWork(db, embedder.model));
-    if (waiting > options.deferAbove) return 'deferred';
-  }
-  for (const table of missing) {
-    await db.maintenance([
-      // The graph of a large table fits in memory, so the build does not slow down to disk (pgvector's advice).
-      `SET LOCAL maintenance_work_mem = '512MB'`,
-      `CREATE INDEX IF NOT EXISTS ${table}_${suffix}_hnsw ON exai.${table}
+  return new Map(found.rows.map((row) => [row.name, { valid: row.valid, building: row.building }]));
+}
+
+/** Whether the model's indexes exist, without building anything: `deferred` when one is missing. */
+export async function modelIndexState(db: Database, embedder: Embedder): Promise<Exclude<ModelIndexState, 'created'>> {
+  if (embedder.model === LOCAL_EMBEDDING_MODEL) return 'ready';
+  const names = modelIndexNames(embedder).map((index) => index.name);
+  const states = await indexStates(db, names);
+  if (names.every((name) => states.get(name)?.valid === true)) return 'ready';
+  return names.some((name) => states.get(name)?.building === true) ? 'building' : 'deferred';
+}
+
+/**
+ * Makes sure the model's partial HNSW indexes (messages and file chunks, on the cast to its
+ * dimension) exist; the migration made the built-in model's. With `deferAbove`, a missing index is
+ * left for later when the model has more texts than that (the indexing job and `exai search
+ * reindex` build it once none waits); until then search compares vectors without it.
+ *
+ * Runs as the connecting role, which owns the tables; the model name was checked against a strict
+ * pattern. On PostgreSQL the build is CONCURRENTLY, so the indexer's writes and the deletions
+ * that cascade to vectors go on meanwhile; a build that failed (or whose connection went) leaves
+ * an invalid index, which is dropped and built again. While another connection builds one, this
+ * answers `building`. PGlite runs one statement at a time, so there the build holds up the
+ * process for its length.
+ */
+export async function ensureModelIndex(db: Database, embedder: Embedder, options: { deferAbove?: number } = {}): Promise<ModelIndexState> {
+  if (embedder.model === LOCAL_EMBEDDING_MODEL) return 'ready';
+  const indexes = modelIndexNames(embedder);
+  const states = await indexStates(db, indexes.map((index) => index.name));
+  if (indexes.every((index) => states.get(index.name)?.valid === true)) return 'ready';
+  if (indexes.some((index) => states.get(index.name)?.building === true)) return 'building';
+  if (options.deferAbove !== undefined && (await textsOfModel(db, embedder.model, options.deferAbove)) > options.deferAbove) return 'deferred';
+  const concurrently = db.kind === 'postgres' ? 'CONCURRENTLY ' : '';
+  for (const { table, name } of indexes) {
+    const state = states.get(name);
+    if (state?.valid === true) continue;
+    if (state !== undefined) await db.maintenance(`DROP INDEX ${concurrently}IF EXISTS exai.${name}`);
+    await db.maintenance(
+      `CREATE INDEX ${concurrently}IF NOT EXISTS ${name} ON exai.${table}
          USING hnsw ((embedding::vector(${embedder.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
          WHERE model = '${embedder.model}' AND dimensions = ${embedder.dimensions}`,
-    ]);
+    );
   }
   return 'created';
+}
+
+/** The model's vectors stored and texts waiting for it, counted up to one past `upTo`. */
+async function textsOfModel(db: Database, model: string, upTo: number): Promise<number> {
+  const stored = await asService(db, (tx) =>
+    tx.query<{ n: string | number }>(
+      `SELECT (SELECT count(*) FROM (SELECT 1 FROM exai.message_embeddings WHERE model = $1 LIMIT ${upTo + 1}) m)
+            + (SELECT count(*) FROM (SELECT 1 FROM exai.file_chunk_embeddings WHERE model = $1 LIMIT ${upTo + 1}) c) AS n`,
+      [model],
+    ),
+  );
+  const counted = Number(stored.rows[0]!.n);
+  return counted > upTo ? counted : counted + (await countPending(db, model)) + (await countPendingFileWork(db, model));
 }

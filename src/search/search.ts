@@ -394,7 +394,7 @@ export async function searchConversations(
     // rows that row-level security or the filters drop (pgvector 0.8).
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
     const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
-    const inScope = vector === undefined ? { messages: 0, chunks: 0 } : await vectorsInScope(tx, userId, input, embedder.model, dims, upTo);
+    const inScope = vector === undefined ? { messages: 0, chunks: 0 } : await vectorsInScope(tx, userId, input, { model: embedder.model, dims, upTo, withChunks: true });
     const sql = statement({ messages: inScope.messages <= upTo, chunks: inScope.chunks <= upTo });
     return tx.query<{
       conversation_id: string;
@@ -429,7 +429,13 @@ export async function searchConversations(
  * Rows of the model without a vector count too, so that an index-only scan can count messages.
  * Run as the user.
  */
-async function vectorsInScope(tx: Queryable, userId: string, input: SearchFilters, model: string, dims: number, upTo: number): Promise<{ messages: number; chunks: number }> {
+async function vectorsInScope(
+  tx: Queryable,
+  userId: string,
+  input: SearchFilters,
+  scan: { model: string; dims: number; upTo: number; withChunks: boolean },
+): Promise<{ messages: number; chunks: number }> {
+  const { model, dims, upTo } = scan;
   const { params, add } = sqlParameters();
   const scope = filterScope(input, add);
   const messageScope = scope('m.conversation_id', 'm.created_at');
@@ -438,10 +444,14 @@ async function vectorsInScope(tx: Queryable, userId: string, input: SearchFilter
   const found = await tx.query<{ messages: string | number; chunks: string | number }>(
     `SELECT ${counted(`SELECT 1 FROM exai.message_embeddings e ${messageScope === '' ? '' : 'JOIN exai.messages m ON m.id = e.message_id'}
                         WHERE e.owner_id = ${add(userId)} AND e.model = ${modelParam} ${messageScope}`)} AS messages,
-            ${counted(`SELECT 1 FROM exai.file_chunk_embeddings fe
+            ${
+              scan.withChunks
+                ? counted(`SELECT 1 FROM exai.file_chunk_embeddings fe
                         WHERE fe.model = ${modelParam} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL
                           AND fe.storage_key IN (SELECT fm.storage_key FROM exai.file_metadata fm JOIN exai.conversation_files cf ON cf.file_id = fm.id
-                                                  WHERE fm.deleted_at IS NULL ${scope('cf.conversation_id', 'cf.linked_at')})`)} AS chunks`,
+                                                  WHERE fm.deleted_at IS NULL ${scope('cf.conversation_id', 'cf.linked_at')})`)
+                : '0'
+            } AS chunks`,
     params,
   );
   const row = found.rows[0]!;
@@ -450,7 +460,8 @@ async function vectorsInScope(tx: Queryable, userId: string, input: SearchFilter
 
 /**
  * Conversations like a given one (duplicates, earlier attempts at the same
- * problem): the thread's mean vector, searched for through the HNSW index,
+ * problem): the thread's mean vector, searched for through the HNSW index (or
+ * compared with each of the user's vectors, as for search: see exactVectorScanUpTo),
  * best message per other conversation. Vectors only: no words to match.
  */
 export async function similarConversations(
@@ -471,7 +482,7 @@ export async function similarConversations(
     if (exists.rows.length === 0) throw new ExaiError('not_found', `No conversation ${conversationId} of yours.`);
     await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit, embedder.local ? 'lexical' : 'semantic'))]);
     const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
-    const exact = (await vectorsInScope(tx, userId, {}, embedder.model, dims, upTo)).messages <= upTo;
+    const exact = (await vectorsInScope(tx, userId, {}, { model: embedder.model, dims, upTo, withChunks: false })).messages <= upTo;
     // See exactVectorScanUpTo; "+ 0" is not the index's expression.
     const distance = `e.embedding::vector(${dims}) <=> (SELECT v FROM centre)`;
     const order = exact ? `(${distance}) + 0` : distance;
