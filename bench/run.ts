@@ -25,9 +25,10 @@ import { loadBenchmark } from './load.js';
 import { mcpBenchmark } from './mcp.js';
 import { metricsBenchmark } from './metrics.js';
 import { searchQualityBenchmark } from './search-quality.js';
+import { searchScopeBenchmark } from './search-scope.js';
 import { searchBenchmark } from './search.js';
 
-const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark, filesBenchmark, searchBenchmark, searchQualityBenchmark];
+const benchmarks: Benchmark[] = [appendBenchmark, loadBenchmark, mcpBenchmark, metricsBenchmark, filesBenchmark, searchBenchmark, searchScopeBenchmark, searchQualityBenchmark];
 
 interface Options {
   quick: boolean;

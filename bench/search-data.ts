@@ -13,6 +13,7 @@
  * - bulk loaders: conversations, messages and embeddings, ~2,000 rows per
  *   statement through json_to_recordset (as src/search/indexer.ts writes).
  */
+import { performance } from 'node:perf_hooks';
 import { MemoryCache } from '../src/cache/memory.js';
 import { ConversationStore } from '../src/conversations/store.js';
 import { openPostgres } from '../src/db/postgres.js';
@@ -75,6 +76,21 @@ export async function withLongStatements<T>(context: BenchContext, db: Database,
   } finally {
     await long.close();
   }
+}
+
+/** maintenance_work_mem for index builds in the benchmarks: the graph in memory. */
+export const maintenanceMemoryFor = (db: Database): string => (db.kind === 'postgres' ? '1GB' : '512MB');
+
+/** Runs an index definition (CREATE INDEX …) with maintenanceMemoryFor(db); how long it took (ms). */
+export function buildIndex(context: BenchContext, db: Database, definition: string): Promise<number> {
+  return withLongStatements(context, db, async (long) => {
+    const start = performance.now();
+    await long.transaction(async (tx) => {
+      await tx.query(`SET LOCAL maintenance_work_mem = '${maintenanceMemoryFor(db)}'`);
+      await tx.query(definition);
+    });
+    return performance.now() - start;
+  });
 }
 
 // Statistics --------------------------------------------------------------------

@@ -54,15 +54,16 @@ import { efSearchFor, searchConversations } from '../src/search/search.js';
 import { ensureUser } from '../src/users/users.js';
 import { makeResult, type BenchContext, type BenchResult, type Benchmark } from './harness.js';
 import {
+  buildIndex as buildIndexAfterLoad,
   insertConversations,
   insertEmbeddingBatch,
   insertMessages,
+  maintenanceMemoryFor,
   mean,
   openFreshBackend,
   percentile,
   rowsPerStatement,
   SyntheticCorpus,
-  withLongStatements,
   type EmbeddingInsert,
   type MessageInsert,
   type SyntheticMessage,
@@ -484,16 +485,8 @@ async function measure(context: BenchContext): Promise<BenchResult[]> {
       return JSON.stringify(rows);
     };
     const lexicalText = (index: number) => `[${embedder.embedOne(messages[index]!.content).join(',')}]`;
-    const maintenanceMemory = onPostgres ? '1GB' : '512MB';
-    const buildIndex = (definition: string): Promise<number> =>
-      withLongStatements(context, db, async (long) => {
-        const t = performance.now();
-        await long.transaction(async (tx) => {
-          await tx.query(`SET LOCAL maintenance_work_mem = '${maintenanceMemory}'`);
-          await tx.query(definition);
-        });
-        return performance.now() - t;
-      });
+    const maintenanceMemory = maintenanceMemoryFor(db);
+    const buildIndex = (definition: string): Promise<number> => buildIndexAfterLoad(context, db, definition);
     const sizesOf = async (indexName: string) => ({
       index: Number((await db.query<{ bytes: string | number }>(`SELECT pg_relation_size('exai.${indexName}'::regclass) AS bytes`)).rows[0]!.bytes),
       table: Number((await db.query<{ bytes: string | number }>(`SELECT pg_table_size('exai.message_embeddings'::regclass) AS bytes`)).rows[0]!.bytes),
