@@ -17,7 +17,7 @@ import { createUser, deleteUser, findUserByHandle, listUsers } from '../users/us
 import { statsOperations } from './stats-operations.js';
 import { countPendingFileWork, indexPendingFileChunks } from '../search/file-indexer.js';
 import { indexPendingMessages } from '../search/indexer.js';
-import { ensureModelIndex, modelIndexState, openEmbedder, type ModelIndexState } from '../search/open-embedder.js';
+import { indexAfterBackfill, modelIndexState, openEmbedder, type ModelIndexState } from '../search/open-embedder.js';
 import { createLogger } from '../logger.js';
 
 export interface AdminContext {
@@ -98,17 +98,9 @@ export const adminOperations = {
     const chunks = messages.remaining === 0 ? await indexPendingFileChunks(deps, { maxBatches: input.batches ?? 10 }) : { indexed: 0, remaining: await countPendingFileWork(context.db, embedder.model) };
     // A backlog's missing index is built once all of it is embedded (see ensureModelIndex); a failed
     // build is reported, and the embedding done stays.
-    let index: ModelIndexState | 'failed';
-    let indexError: string | undefined;
-    if (messages.remaining === 0 && chunks.remaining === 0) {
-      try {
-        index = await ensureModelIndex(context.db, embedder);
-      } catch (error) {
-        index = 'failed';
-        indexError = error instanceof Error ? error.message : String(error);
-      }
-    } else index = await modelIndexState(context.db, embedder);
-    return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model, index, ...(indexError === undefined ? {} : { index_error: indexError }) };
+    const built: { index: ModelIndexState | 'failed'; error?: string } =
+      messages.remaining === 0 && chunks.remaining === 0 ? await indexAfterBackfill(context.db, embedder) : { index: await modelIndexState(context.db, embedder) };
+    return { ...messages, chunks_indexed: chunks.indexed, chunks_remaining: chunks.remaining, model: embedder.model, index: built.index, ...(built.error === undefined ? {} : { index_error: built.error }) };
   }),
   // Performance, usage and alert events as the operator sees them: everyone's, or one user's.
   ...statsOperations,

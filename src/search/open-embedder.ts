@@ -71,13 +71,23 @@ async function indexStates(db: Database, names: readonly string[]): Promise<Map<
   return new Map(found.rows.map((row) => [row.name, { valid: row.valid, building: row.building }]));
 }
 
+/** The model's indexes as they stand: `missing` when one is neither valid nor being built. */
+async function inspectModelIndexes(db: Database, embedder: Embedder) {
+  const indexes = modelIndexNames(embedder);
+  const states = await indexStates(db, indexes.map((index) => index.name));
+  const state = indexes.every((index) => states.get(index.name)?.valid === true)
+    ? ('ready' as const)
+    : indexes.some((index) => states.get(index.name)?.building === true)
+      ? ('building' as const)
+      : ('missing' as const);
+  return { indexes, states, state };
+}
+
 /** Whether the model's indexes exist, without building anything: `deferred` when one is missing. */
 export async function modelIndexState(db: Database, embedder: Embedder): Promise<Exclude<ModelIndexState, 'created'>> {
   if (embedder.model === LOCAL_EMBEDDING_MODEL) return 'ready';
-  const names = modelIndexNames(embedder).map((index) => index.name);
-  const states = await indexStates(db, names);
-  if (names.every((name) => states.get(name)?.valid === true)) return 'ready';
-  return names.some((name) => states.get(name)?.building === true) ? 'building' : 'deferred';
+  const { state } = await inspectModelIndexes(db, embedder);
+  return state === 'missing' ? 'deferred' : state;
 }
 
 /**
@@ -95,10 +105,8 @@ export async function modelIndexState(db: Database, embedder: Embedder): Promise
  */
 export async function ensureModelIndex(db: Database, embedder: Embedder, options: { deferAbove?: number } = {}): Promise<ModelIndexState> {
   if (embedder.model === LOCAL_EMBEDDING_MODEL) return 'ready';
-  const indexes = modelIndexNames(embedder);
-  const states = await indexStates(db, indexes.map((index) => index.name));
-  if (indexes.every((index) => states.get(index.name)?.valid === true)) return 'ready';
-  if (indexes.some((index) => states.get(index.name)?.building === true)) return 'building';
+  const { indexes, states, state: current } = await inspectModelIndexes(db, embedder);
+  if (current !== 'missing') return current;
   if (options.deferAbove !== undefined && (await textsOfModel(db, embedder.model, options.deferAbove)) > options.deferAbove) return 'deferred';
   const concurrently = db.kind === 'postgres' ? 'CONCURRENTLY ' : '';
   for (const { table, name } of indexes) {
@@ -112,6 +120,18 @@ export async function ensureModelIndex(db: Database, embedder: Embedder, options
     );
   }
   return 'created';
+}
+
+/**
+ * After a backfill (nothing waits for the model): the index built if it was left for then. A
+ * failed build is returned, not thrown: the embedding done stands, and the next run tries again.
+ */
+export async function indexAfterBackfill(db: Database, embedder: Embedder): Promise<{ index: ModelIndexState | 'failed'; error?: string }> {
+  try {
+    return { index: await ensureModelIndex(db, embedder) };
+  } catch (error) {
+    return { index: 'failed', error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /** The model's vectors stored and texts waiting for it, counted up to one past `upTo`. */

@@ -6,7 +6,7 @@
 import type { JobDefinition } from '../jobs/types.js';
 import { indexPendingFileChunks } from './file-indexer.js';
 import { indexPendingMessages, type IndexerDeps } from './indexer.js';
-import { ensureModelIndex } from './open-embedder.js';
+import { indexAfterBackfill } from './open-embedder.js';
 
 export const searchJobNames = { index: 'search.index' } as const;
 
@@ -26,13 +26,10 @@ export function searchJobs(deps: IndexerDeps): JobDefinition[] {
         const files = await indexPendingFileChunks(deps, { signal, maxBatches: 50 });
         if (files.indexed > 0) deps.logger.debug(files, 'file chunks embedded for search');
         // A backlog's index was left for now (see ensureModelIndex): built over all of it at once.
-        // A failed build does not fail the embedding done; the next run tries again.
         if (progress.remaining === 0 && files.remaining === 0) {
-          try {
-            if ((await ensureModelIndex(deps.db, deps.embedder)) === 'created') deps.logger.info({ model: deps.embedder.model }, 'the embedding model\'s index is built');
-          } catch (error) {
-            deps.logger.warn({ err: error instanceof Error ? error.message : String(error), model: deps.embedder.model }, 'could not build the embedding model\'s index; search compares vectors without it');
-          }
+          const built = await indexAfterBackfill(deps.db, deps.embedder);
+          if (built.index === 'created') deps.logger.info({ model: deps.embedder.model }, 'the embedding model\'s index is built');
+          if (built.index === 'failed') deps.logger.warn({ err: built.error, model: deps.embedder.model }, 'could not build the embedding model\'s index; search compares vectors without it');
         }
       },
     },

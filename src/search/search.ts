@@ -269,8 +269,8 @@ export async function searchConversations(
   input: SearchInput,
 ): Promise<SearchAnswer> {
   const { embedder } = deps;
-  const checked = checkSearchInput(input, embedder.local ? 'lexical' : 'semantic');
-  const about = { model: embedder.model, kind: embedder.local ? ('lexical' as const) : ('semantic' as const) };
+  const about = describeEmbedder(embedder);
+  const checked = checkSearchInput(input, about.kind);
   let vector: number[] | undefined;
   let note: string | undefined;
   const signals = input.signals ?? 'hybrid';
@@ -301,20 +301,18 @@ export async function searchConversations(
     const queryVector = add(`[${vector.join(',')}]`);
     const model = add(embedder.model);
     const distance = (alias: string) => `${alias}.embedding::vector(${dims}) <=> ${queryVector}::vector(${dims})`;
-    // "+ 0" is not the index's expression: PostgreSQL then compares every vector in scope.
-    const order = (alias: string, isExact: boolean) => (isExact ? `(${distance(alias)}) + 0` : distance(alias));
     return `vec_messages AS (
            SELECT e.message_id::text AS key, m.conversation_id, m.content, m.seq, m.role, NULL::text AS file_path, ${distance('e')} AS distance, m.created_at AS at
              FROM exai.message_embeddings e JOIN exai.messages m ON m.id = e.message_id
             WHERE e.model = ${model} AND e.dimensions = ${dims} AND e.embedding IS NOT NULL ${exact.messages ? `AND e.owner_id = ${add(userId)}` : ''} ${messageScope}
-            ORDER BY ${order('e', exact.messages)}
+            ORDER BY ${nearestFirst(distance('e'), exact.messages)}
             LIMIT ${candidates}),
          vec_chunks AS (
            SELECT c.storage_key, c.chunk_index, c.content, ${distance('fe')} AS distance
              FROM exai.file_chunk_embeddings fe JOIN exai.file_chunks c ON c.storage_key = fe.storage_key AND c.chunk_index = fe.chunk_index
             WHERE fe.model = ${model} AND fe.dimensions = ${dims} AND fe.embedding IS NOT NULL
               AND ${exact.chunks ? `fe.storage_key IN (${userFiles})` : linkedFile('fe')}
-            ORDER BY ${order('fe', exact.chunks)}
+            ORDER BY ${nearestFirst(distance('fe'), exact.chunks)}
             LIMIT ${candidates}),
          vec AS (
            SELECT key, conversation_id, content, seq, role, file_path, row_number() OVER (ORDER BY distance, at DESC) AS rank, 1 - distance AS similarity
@@ -390,12 +388,8 @@ export async function searchConversations(
      ORDER BY b.score DESC, c.updated_at DESC
      LIMIT ${limitParam}`;
   const rows = await asUser(deps.db, userId, async (tx) => {
-    // The candidate list HNSW keeps, from the recall asked for; iterative scans keep going past
-    // rows that row-level security or the filters drop (pgvector 0.8).
-    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(checked.efSearch)]);
-    const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
-    const inScope = vector === undefined ? { messages: 0, chunks: 0 } : await vectorsInScope(tx, userId, input, { model: embedder.model, dims, upTo, withChunks: true });
-    const sql = statement({ messages: inScope.messages <= upTo, chunks: inScope.chunks <= upTo });
+    const exact = vector === undefined ? { messages: false, chunks: false } : await planVectorScan(tx, deps, userId, input, { efSearch: checked.efSearch, withChunks: true });
+    const sql = statement(exact);
     return tx.query<{
       conversation_id: string;
       title: string | null;
@@ -422,6 +416,34 @@ export async function searchConversations(
   return { results, mode: vector === undefined ? 'full_text' : 'hybrid', embedder: about, ...(note === undefined ? {} : { note }) };
 }
 
+
+/** The embedder as an answer names it; `lexical` for the built-in one. */
+const describeEmbedder = (embedder: Embedder): SearchAnswer['embedder'] => ({ model: embedder.model, kind: embedder.local ? 'lexical' : 'semantic' });
+
+/**
+ * ORDER BY nearest first: through the HNSW index, or, for a small scope (`exact`), comparing every
+ * vector in it: "+ 0" is not the index's expression, so PostgreSQL does not use the index.
+ */
+const nearestFirst = (distance: string, exact: boolean): string => (exact ? `(${distance}) + 0` : distance);
+
+/**
+ * Sets the transaction's HNSW search (the candidate list from the recall asked for; iterative scans,
+ * which keep going past rows that row-level security or the filters drop, pgvector 0.8) and says,
+ * for messages and file chunks, whether the scope is small enough to compare every vector
+ * (see exactVectorScanUpTo).
+ */
+async function planVectorScan(
+  tx: Queryable,
+  deps: Pick<SearchDeps, 'embedder' | 'exactScanUpTo'>,
+  userId: string,
+  filters: SearchFilters,
+  options: { efSearch: number; withChunks: boolean },
+): Promise<{ messages: boolean; chunks: boolean }> {
+  await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(options.efSearch)]);
+  const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
+  const inScope = await vectorsInScope(tx, userId, filters, { model: deps.embedder.model, dims: deps.embedder.dimensions, upTo, withChunks: options.withChunks });
+  return { messages: inScope.messages <= upTo, chunks: inScope.chunks <= upTo };
+}
 
 /**
  * How many of the user's vectors of the model the search's scope holds (its filters applied),
@@ -476,16 +498,11 @@ export async function similarConversations(
   if (!(threshold >= 0 && threshold <= 1)) throw new ExaiError('invalid_argument', 'threshold must be between 0 and 1 (cosine similarity).');
   const { embedder } = deps;
   const dims = embedder.dimensions;
-  const about = { model: embedder.model, kind: embedder.local ? ('lexical' as const) : ('semantic' as const) };
+  const about = describeEmbedder(embedder);
   return asUser(deps.db, userId, async (tx) => {
     const exists = await tx.query('SELECT 1 FROM exai.conversations WHERE id = $1', [conversationId]);
     if (exists.rows.length === 0) throw new ExaiError('not_found', `No conversation ${conversationId} of yours.`);
-    await tx.query(`SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`, [String(efSearchFor(0.95, limit, embedder.local ? 'lexical' : 'semantic'))]);
-    const upTo = deps.exactScanUpTo ?? exactVectorScanUpTo;
-    const exact = (await vectorsInScope(tx, userId, {}, { model: embedder.model, dims, upTo, withChunks: false })).messages <= upTo;
-    // See exactVectorScanUpTo; "+ 0" is not the index's expression.
-    const distance = `e.embedding::vector(${dims}) <=> (SELECT v FROM centre)`;
-    const order = exact ? `(${distance}) + 0` : distance;
+    const exact = (await planVectorScan(tx, deps, userId, {}, { efSearch: efSearchFor(0.95, limit, about.kind), withChunks: false })).messages;
     const rows = await tx.query<{ conversation_id: string; title: string | null; similarity: number; updated_at: Date | string; snippet: string | null }>(
       `WITH centre AS (
          SELECT avg(e.embedding::vector(${dims})) AS v FROM exai.message_embeddings e
@@ -494,7 +511,7 @@ export async function similarConversations(
          SELECT e.conversation_id, 1 - (e.embedding::vector(${dims}) <=> (SELECT v FROM centre)) AS similarity
            FROM exai.message_embeddings e
           WHERE e.model = $2 AND e.dimensions = ${dims} AND e.embedding IS NOT NULL AND e.conversation_id <> $1 ${exact ? 'AND e.owner_id = $5' : ''}
-          ORDER BY ${order}
+          ORDER BY ${nearestFirst(`e.embedding::vector(${dims}) <=> (SELECT v FROM centre)`, exact)}
           LIMIT ${candidates}),
        best AS (SELECT conversation_id, max(similarity) AS similarity FROM near GROUP BY conversation_id)
        SELECT b.conversation_id, c.title, b.similarity, c.updated_at,
